@@ -1,0 +1,168 @@
+package model
+
+import (
+	"time"
+)
+
+// Disc is a record for sale. Stock is the Postgres ledger's count; Available is what can be sold right now
+// (the live count of the order path).
+type Disc struct {
+	ID               int64     `json:"id"`
+	Name             string    `json:"name"`
+	Artist           string    `json:"artist"`
+	ReleaseYear      int       `json:"release_year"`
+	Style            string    `json:"style"`
+	PriceCents       int64     `json:"price_cents"`
+	Stock            int64     `json:"stock"`
+	Available        int64     `json:"available"`
+	StockVersion     int64     `json:"-"`
+	SaleStartsAt     time.Time `json:"sale_starts_at"`
+	PerCustomerLimit int       `json:"per_customer_limit"`
+	Archived         bool      `json:"archived"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// Limits of disc fields, shared by validation and the OpenAPI document.
+const (
+	MinReleaseYear   = 1860
+	MaxReleaseYear   = 2100
+	MaxPriceCents    = 100_000_000
+	MaxStock         = 10_000_000
+	MaxCustomerLimit = 1_000
+)
+
+// DiscCreate is the body of POST /v1/discs. Absent sale_starts_at means on sale now; per_customer_limit 0 (the
+// default) means no limit.
+type DiscCreate struct {
+	Name             string  `json:"name"`
+	Artist           string  `json:"artist"`
+	ReleaseYear      int     `json:"release_year"`
+	Style            string  `json:"style"`
+	PriceCents       *int64  `json:"price_cents"`
+	Stock            int64   `json:"stock"`
+	SaleStartsAt     *string `json:"sale_starts_at"`
+	PerCustomerLimit int     `json:"per_customer_limit"`
+
+	// StartsAt is SaleStartsAt parsed by Validate (now when absent).
+	StartsAt time.Time `json:"-"`
+}
+
+// Validate checks every field, trims the texts and parses sale_starts_at into StartsAt.
+func (d *DiscCreate) Validate(now time.Time) error {
+	v := fieldErrors{in: "body"}
+	d.Name = checkName(&v, "name", d.Name)
+	d.Artist = checkName(&v, "artist", d.Artist)
+	d.Style = checkStyle(&v, d.Style)
+	checkYear(&v, d.ReleaseYear)
+	if d.PriceCents == nil {
+		v.add("price_cents", "is required")
+	} else {
+		checkRange(&v, "price_cents", *d.PriceCents, 0, MaxPriceCents)
+	}
+	checkRange(&v, "stock", d.Stock, 0, MaxStock)
+	checkRange(&v, "per_customer_limit", int64(d.PerCustomerLimit), 0, MaxCustomerLimit)
+	d.StartsAt = now
+	if d.SaleStartsAt != nil {
+		d.StartsAt = checkTime(&v, "sale_starts_at", *d.SaleStartsAt)
+	}
+	return v.err()
+}
+
+// DiscPatch is the body of PATCH /v1/discs/{id}: absent fields keep their value. Setting stock records an
+// "adjust" stock event for the difference.
+type DiscPatch struct {
+	Name             *string `json:"name"`
+	Artist           *string `json:"artist"`
+	ReleaseYear      *int    `json:"release_year"`
+	Style            *string `json:"style"`
+	PriceCents       *int64  `json:"price_cents"`
+	Stock            *int64  `json:"stock"`
+	SaleStartsAt     *string `json:"sale_starts_at"`
+	PerCustomerLimit *int    `json:"per_customer_limit"`
+
+	// StartsAt is SaleStartsAt parsed by Validate.
+	StartsAt *time.Time `json:"-"`
+}
+
+// Validate checks and normalises the fields that are present.
+func (p *DiscPatch) Validate() error {
+	v := fieldErrors{in: "body"}
+	if p.Name == nil && p.Artist == nil && p.ReleaseYear == nil && p.Style == nil && p.PriceCents == nil &&
+		p.Stock == nil && p.SaleStartsAt == nil && p.PerCustomerLimit == nil {
+		v.add("", "give at least one field to change")
+	}
+	if p.Name != nil {
+		*p.Name = checkName(&v, "name", *p.Name)
+	}
+	if p.Artist != nil {
+		*p.Artist = checkName(&v, "artist", *p.Artist)
+	}
+	if p.Style != nil {
+		*p.Style = checkStyle(&v, *p.Style)
+	}
+	if p.ReleaseYear != nil {
+		checkYear(&v, *p.ReleaseYear)
+	}
+	if p.PriceCents != nil {
+		checkRange(&v, "price_cents", *p.PriceCents, 0, MaxPriceCents)
+	}
+	if p.Stock != nil {
+		checkRange(&v, "stock", *p.Stock, 0, MaxStock)
+	}
+	if p.PerCustomerLimit != nil {
+		checkRange(&v, "per_customer_limit", int64(*p.PerCustomerLimit), 0, MaxCustomerLimit)
+	}
+	if p.SaleStartsAt != nil {
+		t := checkTime(&v, "sale_starts_at", *p.SaleStartsAt)
+		p.StartsAt = &t
+	}
+	return v.err()
+}
+
+// Restock is the body of POST /v1/discs/{id}/restock. A negative delta takes units out (a count correction);
+// it is refused when it would drive stock below zero.
+type Restock struct {
+	Delta int64 `json:"delta"`
+}
+
+// Validate checks the delta.
+func (r *Restock) Validate() error {
+	v := fieldErrors{in: "body"}
+	if r.Delta == 0 {
+		v.add("delta", "must not be zero")
+	} else {
+		checkRange(&v, "delta", r.Delta, -MaxStock, MaxStock)
+	}
+	return v.err()
+}
+
+func checkStyle(v *fieldErrors, s string) string {
+	s = checkName(v, "style", s)
+	if len([]rune(s)) > 60 {
+		v.add("style", "must be at most 60 characters")
+	}
+	return s
+}
+
+func checkYear(v *fieldErrors, year int) {
+	if year == 0 {
+		v.add("release_year", "is required")
+		return
+	}
+	checkRange(v, "release_year", int64(year), MinReleaseYear, MaxReleaseYear)
+}
+
+func checkRange(v *fieldErrors, field string, n, lo, hi int64) {
+	if n < lo || n > hi {
+		v.add(field, "must be between %d and %d", lo, hi)
+	}
+}
+
+func checkTime(v *fieldErrors, field, s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		v.add(field, "must be an RFC 3339 time like 2026-12-01T12:00:00Z")
+	}
+	return t
+}

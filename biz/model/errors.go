@@ -1,0 +1,84 @@
+// Package model holds recordshop's request and response types, their validation, and the domain errors that
+// dal returns and handlers map to HTTP answers.
+package model
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotFound is returned when the thing asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConstraint is returned when Postgres refused a row by a CHECK constraint that validation should have
+// caught first; it is a 422, never a 500.
+var ErrConstraint = errors.New("constraint violated")
+
+// ConflictError is a unique-constraint clash: the document or email of a customer is already taken.
+type ConflictError struct {
+	Constraint string
+}
+
+func (e *ConflictError) Error() string { return "conflict on " + e.Constraint }
+
+// Field names the request field of a unique constraint, so the answer can say which field clashed.
+func (e *ConflictError) Field() string {
+	switch e.Constraint {
+	case "customers_document_key":
+		return "document"
+	case "customers_email_key":
+		return "email"
+	}
+	return ""
+}
+
+// InsufficientStockError refuses a stock change that would drive stock below zero.
+type InsufficientStockError struct {
+	Stock int64
+}
+
+func (e *InsufficientStockError) Error() string {
+	return fmt.Sprintf("stock would go below zero (stock is %d)", e.Stock)
+}
+
+// FieldError is one problem with one input field; Field is the JSON name (or query parameter).
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// ValidationError lists every field problem of one request. In says where the fields were: "body" or "query".
+type ValidationError struct {
+	In     string
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Detail
+	}
+	return "invalid " + e.In + ": " + strings.Join(parts, "; ")
+}
+
+// fieldErrors collects field problems while a request is validated.
+type fieldErrors struct {
+	in     string
+	fields []FieldError
+}
+
+func (v *fieldErrors) add(field, format string, args ...any) {
+	v.fields = append(v.fields, FieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
+}
+
+// err returns nil when nothing was added, so callers can `return v.err()`.
+func (v *fieldErrors) err() error {
+	if len(v.fields) == 0 {
+		return nil
+	}
+	return &ValidationError{In: v.in, Fields: v.fields}
+}
+
+// ErrArchived refuses a change to a disc that is no longer for sale.
+var ErrArchived = errors.New("disc is archived")

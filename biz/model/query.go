@@ -1,0 +1,207 @@
+package model
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Page sizes of every list endpoint.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// List is the answer of every list endpoint. NextCursor is empty on the last page.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// Cursor marks where a page ended in keyset order: the sort key's value and the id of the last row. It travels
+// as opaque base64url JSON, so clients cannot build one by hand and a cursor of another sort order is refused.
+type Cursor struct {
+	Sort  string `json:"s"`
+	Value string `json:"v,omitempty"`
+	ID    int64  `json:"id"`
+}
+
+// Encode returns the cursor's opaque form.
+func (c Cursor) Encode() string {
+	b, _ := json.Marshal(c) // a struct of strings and an int always marshals
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CustomerQuery is the parsed query of GET /v1/customers.
+type CustomerQuery struct {
+	Name     string // contains, case-insensitive
+	Email    string // exact (lower-cased)
+	Document string // exact (normalised CPF)
+	Active   *bool
+	Limit    int
+	After    *Cursor
+}
+
+// ParseCustomerQuery validates the query parameters of the customer list; unknown parameters are refused so
+// that a typo does not silently list everything.
+func ParseCustomerQuery(q url.Values) (CustomerQuery, error) {
+	v := fieldErrors{in: "query"}
+	out := CustomerQuery{Limit: DefaultLimit}
+	p := queryParser{q: q, v: &v}
+	p.known("name", "email", "document", "active", "limit", "cursor")
+	out.Name = p.text("name")
+	out.Email = strings.ToLower(p.text("email"))
+	if doc := p.text("document"); doc != "" {
+		if d, ok := NormalizeCPF(doc); ok {
+			out.Document = d
+		} else {
+			v.add("document", "must be a valid CPF")
+		}
+	}
+	out.Active = p.boolean("active")
+	out.Limit = p.limit()
+	out.After = p.cursor("id")
+	return out, v.err()
+}
+
+// DiscSortKeys are the orders the disc list can be sorted by; a leading "-" in ?sort= means descending.
+var DiscSortKeys = []string{"name", "artist", "release_year", "created_at"}
+
+// DiscQuery is the parsed query of GET /v1/discs.
+type DiscQuery struct {
+	Name, Artist string // contains, case-insensitive
+	Style        string // exact, case-insensitive
+	Year         int    // exact release year; 0 = any
+	YearFrom     int    // inclusive; 0 = open
+	YearTo       int    // inclusive; 0 = open
+	InStock      *bool
+	Archived     bool // false (default) lists discs on sale; true lists archived ones
+	SortKey      string
+	Desc         bool
+	Limit        int
+	After        *Cursor
+}
+
+// ParseDiscQuery validates the query parameters of the disc list.
+func ParseDiscQuery(q url.Values) (DiscQuery, error) {
+	v := fieldErrors{in: "query"}
+	out := DiscQuery{SortKey: "created_at"}
+	p := queryParser{q: q, v: &v}
+	p.known("name", "artist", "style", "year", "year_from", "year_to", "in_stock", "archived", "sort", "limit", "cursor")
+	out.Name, out.Artist, out.Style = p.text("name"), p.text("artist"), p.text("style")
+	out.Year = p.year("year")
+	out.YearFrom, out.YearTo = p.year("year_from"), p.year("year_to")
+	if out.Year != 0 && (out.YearFrom != 0 || out.YearTo != 0) {
+		v.add("year", "cannot be combined with year_from or year_to")
+	}
+	if out.YearFrom != 0 && out.YearTo != 0 && out.YearFrom > out.YearTo {
+		v.add("year_from", "must not be after year_to")
+	}
+	out.InStock = p.boolean("in_stock")
+	if a := p.boolean("archived"); a != nil {
+		out.Archived = *a
+	}
+	if s := p.text("sort"); s != "" {
+		out.Desc = strings.HasPrefix(s, "-")
+		out.SortKey = strings.TrimPrefix(s, "-")
+		if !slices.Contains(DiscSortKeys, out.SortKey) {
+			v.add("sort", "must be one of %s, with an optional leading - for descending", strings.Join(DiscSortKeys, ", "))
+		}
+	}
+	out.Limit = p.limit()
+	out.After = p.cursor(out.Sort())
+	return out, v.err()
+}
+
+// Sort is the sort order as ?sort= spells it ("name", "-release_year"); cursors carry it.
+func (q DiscQuery) Sort() string {
+	if q.Desc {
+		return "-" + q.SortKey
+	}
+	return q.SortKey
+}
+
+// queryParser reads query parameters and records a field error for each bad one.
+type queryParser struct {
+	q url.Values
+	v *fieldErrors
+}
+
+func (p queryParser) known(names ...string) {
+	for name, vals := range p.q {
+		if !slices.Contains(names, name) {
+			p.v.add(name, "is not a known parameter (known: %s)", strings.Join(names, ", "))
+		} else if len(vals) > 1 {
+			p.v.add(name, "must be given once")
+		}
+	}
+}
+
+func (p queryParser) text(name string) string {
+	s := strings.TrimSpace(p.q.Get(name))
+	if len(s) > 200 {
+		p.v.add(name, "must be at most 200 characters")
+		return ""
+	}
+	return s
+}
+
+func (p queryParser) boolean(name string) *bool {
+	s := p.q.Get(name)
+	if s == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		p.v.add(name, "must be true or false")
+		return nil
+	}
+	return &b
+}
+
+func (p queryParser) year(name string) int {
+	s := p.q.Get(name)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < MinReleaseYear || n > MaxReleaseYear {
+		p.v.add(name, "must be a year between %d and %d", MinReleaseYear, MaxReleaseYear)
+		return 0
+	}
+	return n
+}
+
+func (p queryParser) limit() int {
+	s := p.q.Get("limit")
+	if s == "" {
+		return DefaultLimit
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxLimit {
+		p.v.add("limit", "must be a whole number from 1 to %d", MaxLimit)
+		return DefaultLimit
+	}
+	return n
+}
+
+// cursor decodes ?cursor= and checks it was made for the same sort order.
+func (p queryParser) cursor(sort string) *Cursor {
+	s := p.q.Get("cursor")
+	if s == "" {
+		return nil
+	}
+	var c Cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.ID <= 0 || c.Sort != sort {
+		p.v.add("cursor", "is not a cursor of this list and sort order; use next_cursor as given")
+		return nil
+	}
+	return &c
+}

@@ -1,0 +1,31 @@
+package pg
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/learecordshop/recordshop/biz/model"
+)
+
+// translate turns driver errors into the domain errors of biz/model, once, at the edge of dal.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, model.ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%s: %w", op, &model.ConflictError{Constraint: pgErr.ConstraintName})
+		case "23514": // check_violation
+			return fmt.Errorf("%s: %w: %s", op, model.ErrConstraint, pgErr.ConstraintName)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
