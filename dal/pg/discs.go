@@ -216,7 +216,7 @@ func (r *Discs) List(ctx context.Context, q model.DiscQuery) (model.List[model.D
 		w.addRaw("(" + col.expr + ", id) " + op + " ($" + strconv.Itoa(len(w.args)-1) + "::" + col.cast +
 			", $" + strconv.Itoa(len(w.args)) + ")")
 	}
-	sql := `SELECT ` + discColumns + `, ` + col.expr + `::text FROM discs` + w.sql() +
+	sql := `SELECT ` + discColumns + `, ` + col.expr + `::text AS sort_key FROM discs` + w.sql() +
 		` ORDER BY ` + col.expr + ` ` + dir + `, id ` + dir + ` LIMIT ` + strconv.Itoa(q.Limit+1)
 	rows, err := r.pool.Query(ctx, sql, w.args...)
 	if err != nil {
