@@ -1,0 +1,40 @@
+# Build, check and run recordshop. The tests need no setup: dal/testenv starts a throwaway Postgres and Redis
+# for each test package (or uses RS_TEST_PG_URL and RS_TEST_REDIS_URL when both are set).
+
+GO  ?= go
+BIN := bin/recordshop
+
+.PHONY: build run test race fmt fmtcheck vet clean
+
+# build compiles the recordshop binary into bin/.
+build:
+	$(GO) build -o $(BIN) ./cmd/recordshop
+
+# run builds and starts `recordshop dev`, which brings up its own Postgres and Redis.
+run: build
+	./$(BIN) dev
+
+# test checks formatting, vets, and runs every test against real servers.
+test: fmtcheck vet
+	$(GO) test -count=1 -timeout 15m ./...
+
+# race runs the same tests under the race detector.
+race:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# fmt formats every Go file in place.
+fmt:
+	gofmt -w .
+
+# fmtcheck fails, listing the files, when any Go file is not gofmt-formatted.
+fmtcheck:
+	@files="$$(gofmt -l .)"; \
+	if [ -n "$$files" ]; then echo "gofmt: these files need formatting (run make fmt):"; echo "$$files"; exit 1; fi
+
+# vet runs go vet on every package.
+vet:
+	$(GO) vet ./...
+
+# clean removes build output.
+clean:
+	rm -rf bin

@@ -1,0 +1,391 @@
+// Package testenv gives integration tests the real Postgres and Redis they run against. A package opts in with
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+//
+// Main starts a devstack for the test binary, or uses RS_TEST_PG_URL and RS_TEST_REDIS_URL when both are set.
+// Each test then asks for its own migrated database (PG, PGURL) and its own Redis key prefix (Redis), so tests
+// never see each other's data. Without servers the tests skip, except under CI=true, where Main fails instead:
+// a CI run that silently skipped its integration tests would prove nothing.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/learecordshop/recordshop/dal/devstack"
+	"github.com/learecordshop/recordshop/dal/pg"
+)
+
+const (
+	startTimeout = 2 * time.Minute  // servers may first have to be installed
+	adminTimeout = 30 * time.Second // one CREATE or DROP DATABASE
+)
+
+// env is what Main found for this test binary. It has to live in a package variable: the helpers are called with
+// nothing but a testing.TB. It holds URLs, never an open client; every admin statement opens its own connection,
+// which also keeps it working across Stack().RestartPostgres.
+type env struct {
+	pgURL    string
+	redisURL string
+	stack    *devstack.Stack // nil when the servers came from RS_TEST_* URLs
+	ci       bool
+	skip     string // why the servers are unavailable; tests skip with it
+
+	mu       sync.Mutex // serialises CREATE DATABASE: Postgres refuses to copy a template that is in use
+	template string     // migrated template database, made on first use
+	tplErr   error
+}
+
+var current *env
+
+// Main sets up the servers for the test binary, runs the tests and tears everything down; its result is the
+// exit code for os.Exit. Under CI=true a server that cannot be started or reached fails the run (code 1) with the
+// reason on stderr; elsewhere the reason is kept and the tests that need the servers skip with it.
+func Main(m *testing.M) int {
+	if !flag.Parsed() {
+		flag.Parse() // testing.Verbose needs the flags, which m.Run would parse only later
+	}
+	e := &env{ci: isCI()}
+	current = e
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	err := e.setUp(ctx)
+	cancel()
+	if err != nil {
+		if e.ci {
+			fmt.Fprintf(os.Stderr, "\n"+
+				"!!! testenv: Postgres/Redis are unavailable and CI=true, so the tests FAIL instead of skipping.\n"+
+				"!!! %v\n\n", err)
+			return 1
+		}
+		e.skip = err.Error()
+		fmt.Fprintf(os.Stderr, "testenv: integration tests will skip: %v\n", err)
+	}
+
+	code := m.Run()
+
+	if err := e.tearDown(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: tear down: %v\n", err)
+	}
+	return code
+}
+
+func (e *env) setUp(ctx context.Context) error {
+	pgURL, redisURL := os.Getenv("RS_TEST_PG_URL"), os.Getenv("RS_TEST_REDIS_URL")
+	switch {
+	case pgURL != "" && redisURL != "":
+		e.pgURL, e.redisURL = pgURL, redisURL
+	case pgURL != "" || redisURL != "":
+		return errors.New("testenv.setup: set both RS_TEST_PG_URL and RS_TEST_REDIS_URL, or neither")
+	default:
+		var logf func(string, ...any)
+		if testing.Verbose() {
+			logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+		}
+		stack, err := devstack.Start(ctx, devstack.Options{RedisAOF: true, Logf: logf})
+		if err != nil {
+			return fmt.Errorf("testenv.setup: %w", err)
+		}
+		e.stack, e.pgURL, e.redisURL = stack, stack.PGURL, stack.RedisURL
+	}
+	// Prove both servers answer now, so that a bad RS_TEST_* URL is one clear message, not a failure per test.
+	conn, err := pgx.Connect(ctx, e.pgURL)
+	if err == nil {
+		err = conn.Close(ctx)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("testenv.setup: postgres %s: %w", redact(e.pgURL), err), e.stopStack())
+	}
+	client, err := newRedisClient(e.redisURL)
+	if err == nil {
+		err = client.Ping(ctx).Err()
+		client.Close()
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("testenv.setup: redis %s: %w", redact(e.redisURL), err), e.stopStack())
+	}
+	return nil
+}
+
+func (e *env) tearDown() error {
+	var errs []error
+	e.mu.Lock()
+	if e.template != "" {
+		if err := e.dropDatabase(e.template); err != nil {
+			errs = append(errs, err)
+		}
+		e.template = ""
+	}
+	e.mu.Unlock()
+	errs = append(errs, e.stopStack())
+	return errors.Join(errs...)
+}
+
+func (e *env) stopStack() error {
+	if e.stack == nil {
+		return nil
+	}
+	return e.stack.Stop()
+}
+
+// ready returns the env, or ends the test: skipped when the servers are unavailable, failed when Main never ran.
+func ready(t testing.TB) *env {
+	t.Helper()
+	e := current
+	if e == nil {
+		t.Fatal("testenv: no TestMain; add func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }")
+	}
+	if e.skip != "" {
+		t.Skipf("testenv: Postgres/Redis unavailable: %s", e.skip)
+	}
+	return e
+}
+
+// PG returns a pool on a fresh, fully migrated database that belongs to this test alone; t.Cleanup closes the
+// pool and drops the database.
+func PG(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	dbURL := PGURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	pool, err := pg.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("testenv.pg: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before PGURL's drop: cleanups run last-in, first-out
+	return pool
+}
+
+// PGURL creates a fresh, fully migrated database like PG and returns its URL, for code that takes a URL; t.Cleanup
+// drops the database, disconnecting whoever still uses it.
+func PGURL(t testing.TB) string {
+	t.Helper()
+	e := ready(t)
+	name, err := e.createDatabase()
+	if err != nil {
+		t.Fatalf("testenv.pgurl: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.dropDatabase(name); err != nil {
+			t.Errorf("testenv.pgurl: cleanup: %v", err)
+		}
+	})
+	dbURL, err := withDatabase(e.pgURL, name)
+	if err != nil {
+		t.Fatalf("testenv.pgurl: %v", err)
+	}
+	return dbURL
+}
+
+// Redis returns a client and a key prefix unique to this test ("t<random>:"). The test must put every key under
+// the prefix; t.Cleanup deletes those keys and closes the client.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	e := ready(t)
+	client, err := newRedisClient(e.redisURL)
+	if err != nil {
+		t.Fatalf("testenv.redis: %v", err)
+	}
+	prefix := "t" + randomHex() + ":"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		defer cancel()
+		if err := deletePrefix(ctx, client, prefix); err != nil {
+			t.Errorf("testenv.redis: cleanup: %v", err)
+		}
+		client.Close()
+	})
+	return client, prefix
+}
+
+// Stack returns the devstack behind this test binary, for fault tests that restart a server. It skips the test
+// when the servers came from RS_TEST_* URLs (there is nothing to restart), and fails it instead under CI=true.
+func Stack(t testing.TB) *devstack.Stack {
+	t.Helper()
+	e := ready(t)
+	if e.stack == nil {
+		const msg = "testenv.stack: servers come from RS_TEST_PG_URL/RS_TEST_REDIS_URL; fault tests need the devstack"
+		if e.ci {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return e.stack
+}
+
+// createDatabase copies the migrated template into a new database and returns its name. The template is made
+// and migrated once per process, which is much faster than migrating every test's database.
+func (e *env) createDatabase() (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.template == "" && e.tplErr == nil {
+		e.template, e.tplErr = e.createTemplate()
+	}
+	if e.tplErr != nil {
+		return "", e.tplErr
+	}
+	name := "rs_t_" + randomHex()
+	err := e.admin(func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(e.template))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return name, nil
+}
+
+func (e *env) createTemplate() (string, error) {
+	name := "rs_tpl_" + randomHex()
+	err := e.admin(func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("create template %s: %w", name, err)
+	}
+	if err := migrate(e.pgURL, name); err != nil {
+		return "", errors.Join(fmt.Errorf("create template %s: %w", name, err), e.dropDatabase(name))
+	}
+	return name, nil
+}
+
+// migrate runs the migrations in database name and closes its pool again: a template must have no connections.
+func migrate(baseURL, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL, err := withDatabase(baseURL, name)
+	if err != nil {
+		return err
+	}
+	pool, err := pg.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	_, err = pg.Migrate(ctx, pool)
+	return err
+}
+
+func (e *env) dropDatabase(name string) error {
+	err := e.admin(func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// admin runs fn on a new connection to the database of the configured URL. It retries while Postgres reports the
+// template as in use (55006), which a backend that is still exiting can cause for a moment.
+func (e *env) admin(fn func(context.Context, *pgx.Conn) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.pgURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for {
+		err := fn(ctx, conn)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// deletePrefix unlinks every key under prefix, a SCAN page at a time.
+func deletePrefix(ctx context.Context, client *redis.Client, prefix string) error {
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := client.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("unlink %s*: %w", prefix, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("scan %s*: %w", prefix, err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("unlink %s*: %w", prefix, err)
+	}
+	return nil
+}
+
+func newRedisClient(redisURL string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url %s: %w", redact(redisURL), err)
+	}
+	return redis.NewClient(opts), nil
+}
+
+// withDatabase returns the Postgres URL (or keyword/value DSN) with its database replaced by name.
+func withDatabase(base, name string) (string, error) {
+	if !strings.HasPrefix(base, "postgres://") && !strings.HasPrefix(base, "postgresql://") {
+		return base + " dbname=" + name, nil // in a keyword/value DSN the last dbname wins
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("postgres url %s: %w", redact(base), err)
+	}
+	u.Path, u.RawPath = "/"+name, ""
+	return u.String(), nil
+}
+
+// redact hides the password of a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+func randomHex() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+func isCI() bool {
+	ci, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ci
+}
