@@ -1,0 +1,110 @@
+package handler
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cloudwego/hertz/pkg/app"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/biz/problem"
+)
+
+// MaxBodyBytes bounds every request body; no valid request of this API comes near it.
+const MaxBodyBytes = 64 << 10
+
+// decodeJSON reads the body strictly into dst: a JSON object of known fields with the right types, nothing
+// after it, at most MaxBodyBytes. Every failure is a 4xx problem naming the field where there is one.
+func decodeJSON(c *app.RequestContext, dst any) error {
+	if ct := string(c.Request.Header.ContentType()); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+				"Send the body as application/json.")
+		}
+	}
+	body := c.Request.Body()
+	if len(body) > MaxBodyBytes {
+		return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			fmt.Sprintf("The body must be at most %d bytes.", MaxBodyBytes))
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return malformed("The body is empty; send a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			return malformed("The body must hold one JSON object and nothing after it.")
+		}
+		return nil
+	}
+	var (
+		syntax    *json.SyntaxError
+		wrongType *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return malformed(fmt.Sprintf("The body is not valid JSON (at byte %d).", syntax.Offset))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return malformed("The body is not valid JSON (it ends too early).")
+	case errors.As(err, &wrongType):
+		if wrongType.Field == "" {
+			return invalidBody("", "the body must be a JSON object")
+		}
+		return invalidBody(wrongType.Field, "must be "+describe(wrongType))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return invalidBody(field, "is not a known field")
+	}
+	return malformed("The body could not be read as JSON.")
+}
+
+// describe says what JSON a field wanted, in words a client can act on.
+func describe(e *json.UnmarshalTypeError) string {
+	switch e.Type.Kind().String() {
+	case "int", "int8", "int16", "int32", "int64":
+		if e.Value == "number" || strings.HasPrefix(e.Value, "number ") {
+			return "a whole number within range"
+		}
+		return "a whole number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	}
+	return "of type " + e.Type.String()
+}
+
+func malformed(detail string) error {
+	return problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", detail)
+}
+
+func invalidBody(field, detail string) error {
+	return &model.ValidationError{In: "body", Fields: []model.FieldError{{Field: field, Detail: detail}}}
+}
+
+// pathID reads a positive integer id from the path.
+func pathID(c *app.RequestContext) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be a positive whole number"}}}
+	}
+	return id, nil
+}
+
+// queryValues copies the query string into url.Values, which the model parsers take.
+func queryValues(c *app.RequestContext) url.Values {
+	q := url.Values{}
+	c.QueryArgs().VisitAll(func(k, v []byte) { q.Add(string(k), string(v)) })
+	return q
+}

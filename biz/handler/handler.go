@@ -1,0 +1,48 @@
+// Package handler holds the HTTP handlers: bind and validate the request, call a service, map its error to
+// a problem. No SQL, no Redis, no business rules live here.
+package handler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/learecordshop/recordshop/biz/apidoc"
+	"github.com/learecordshop/recordshop/biz/service"
+)
+
+// Check is one dependency that /readyz asks.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Handler serves every endpoint.
+type Handler struct {
+	catalog   *service.Catalog
+	customers *service.Customers
+	ready     []Check
+	log       *zap.Logger
+	now       func() time.Time
+	docsPage  []byte
+}
+
+// Deps are what the handlers need; every field is required.
+type Deps struct {
+	Catalog   *service.Catalog
+	Customers *service.Customers
+	Ready     []Check
+	Log       *zap.Logger
+	Now       func() time.Time
+}
+
+// New returns the handlers over deps. It renders the docs page once, from the OpenAPI document.
+func New(d Deps) (*Handler, error) {
+	page, err := apidoc.RenderPage(apidoc.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("handler: docs page: %w", err)
+	}
+	return &Handler{catalog: d.Catalog, customers: d.Customers, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page}, nil
+}

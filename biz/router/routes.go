@@ -1,0 +1,83 @@
+// Package router is the whole HTTP surface of recordshop at a glance: every route with its method, path,
+// the role it needs and its handler, and the middleware every request passes through.
+package router
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/common/adaptor"
+	"github.com/cloudwego/hertz/pkg/route"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/learecordshop/recordshop/biz/handler"
+	mw "github.com/learecordshop/recordshop/biz/middleware"
+	"github.com/learecordshop/recordshop/biz/problem"
+)
+
+// Route is one endpoint. Path uses Hertz's :param syntax.
+type Route struct {
+	Method  string
+	Path    string
+	Role    mw.Role
+	Handler app.HandlerFunc
+}
+
+// Routes lists every endpoint. metrics serves /metrics.
+func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
+	const get, post, patch, del = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
+	return []Route{
+		{get, "/healthz", mw.Public, h.Healthz},
+		{get, "/readyz", mw.Public, h.Readyz},
+		{get, "/metrics", mw.Public, metrics},
+		{get, "/openapi.json", mw.Public, h.OpenAPI},
+		{get, "/docs", mw.Public, h.Docs},
+
+		{post, "/v1/customers", mw.Storefront, h.CreateCustomer},
+		{get, "/v1/customers", mw.Admin, h.ListCustomers},
+		{get, "/v1/customers/:id", mw.Storefront, h.GetCustomer},
+		{patch, "/v1/customers/:id", mw.Storefront, h.UpdateCustomer},
+		{del, "/v1/customers/:id", mw.Admin, h.DeactivateCustomer},
+		{post, "/v1/customers/:id/deactivate", mw.Admin, h.DeactivateCustomer},
+		{post, "/v1/customers/:id/reactivate", mw.Admin, h.ReactivateCustomer},
+
+		{get, "/v1/discs", mw.Public, h.ListDiscs},
+		{post, "/v1/discs", mw.Admin, h.CreateDisc},
+		{get, "/v1/discs/:id", mw.Public, h.GetDisc},
+		{patch, "/v1/discs/:id", mw.Admin, h.UpdateDisc},
+		{del, "/v1/discs/:id", mw.Admin, h.DeleteDisc},
+		{post, "/v1/discs/:id/restock", mw.Admin, h.RestockDisc},
+	}
+}
+
+// Deps are what Register needs.
+type Deps struct {
+	Handler  *handler.Handler
+	Tokens   mw.Tokens
+	Log      *zap.Logger
+	Registry *prometheus.Registry
+}
+
+// Register puts every route and the shared middleware on engine.
+func Register(engine *route.Engine, d Deps) error {
+	metrics, err := mw.NewMetrics(d.Registry)
+	if err != nil {
+		return err
+	}
+	engine.Use(mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log))
+	serveMetrics := adaptor.HertzHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	for _, r := range Routes(d.Handler, serveMetrics) {
+		engine.Handle(r.Method, r.Path, mw.Require(d.Tokens, r.Role), r.Handler)
+	}
+	engine.NoRoute(func(_ context.Context, c *app.RequestContext) {
+		problem.Write(c, problem.New(http.StatusNotFound, "not-found", "Not found", "No such endpoint."))
+	})
+	engine.NoMethod(func(_ context.Context, c *app.RequestContext) {
+		problem.Write(c, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+			"This endpoint does not take that method."))
+	})
+	return nil
+}

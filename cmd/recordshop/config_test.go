@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigEnvThenFlags(t *testing.T) {
+	getenv := env(map[string]string{
+		"RS_PG_URL":            "postgres://app:s3cret@db:5432/shop",
+		"RS_REDIS_URL":         "redis://cache:6379/0",
+		"RS_HTTP_ADDR":         ":9000",
+		"RS_ADMIN_TOKENS":      "admin-token-aaaaaaaa, admin-token-bbbbbbbb",
+		"RS_STOREFRONT_TOKENS": "store-token-aaaaaaaa",
+		"RS_PARTITIONS":        "32",
+		"RS_LOG_LEVEL":         "debug",
+		"RS_RESERVE_MODE":      "postgres",
+	})
+	cfg, fs, err := parseConfig("serve", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse([]string{"--http-addr", "127.0.0.1:7000", "--partitions", "8", "--no-migrate"}); err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		PGURL: "postgres://app:s3cret@db:5432/shop", RedisURL: "redis://cache:6379/0", HTTPAddr: "127.0.0.1:7000",
+		AdminTokens: []string{"admin-token-aaaaaaaa", "admin-token-bbbbbbbb"}, StorefrontTokens: []string{"store-token-aaaaaaaa"},
+		Partitions: 8, LogLevel: "debug", ReserveMode: "postgres", NoMigrate: true,
+	}
+	if diff := cmp.Diff(want, *cfg); diff != "" {
+		t.Fatalf("config (-want +got):\n%s", diff)
+	}
+	if err := cfg.validate(true, true, true); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, _, err := parseConfig("migrate", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(defaultConfig(), *cfg); diff != "" {
+		t.Fatalf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := config{PGURL: "postgres://localhost/x", RedisURL: "redis://localhost:6379/0", HTTPAddr: ":8080",
+		AdminTokens: []string{"0123456789abcdef"}, StorefrontTokens: []string{"fedcba9876543210"},
+		Partitions: 16, LogLevel: "info", ReserveMode: "redis"}
+	tests := []struct {
+		name   string
+		mutate func(*config)
+		want   string // part of the error; "" = valid
+	}{
+		{"valid", func(*config) {}, ""},
+		{"no pg url", func(c *config) { c.PGURL = "" }, "RS_PG_URL"},
+		{"pg url of another scheme", func(c *config) { c.PGURL = "mysql://x" }, "RS_PG_URL"},
+		{"no redis url", func(c *config) { c.RedisURL = "" }, "RS_REDIS_URL"},
+		{"bad address", func(c *config) { c.HTTPAddr = "8080" }, "RS_HTTP_ADDR"},
+		{"no admin token", func(c *config) { c.AdminTokens = nil }, "RS_ADMIN_TOKENS"},
+		{"short storefront token", func(c *config) { c.StorefrontTokens = []string{"short"} }, "RS_STOREFRONT_TOKENS"},
+		{"zero partitions", func(c *config) { c.Partitions = 0 }, "RS_PARTITIONS"},
+		{"bad log level", func(c *config) { c.LogLevel = "loud" }, "RS_LOG_LEVEL"},
+		{"bad reserve mode", func(c *config) { c.ReserveMode = "memory" }, "RS_RESERVE_MODE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := good
+			tt.mutate(&c)
+			err := c.validate(true, true, true)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("valid config refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v; want one naming %s", err, tt.want)
+			}
+		})
+	}
+	if _, _, err := parseConfig("serve", env(map[string]string{"RS_PARTITIONS": "many"})); err == nil {
+		t.Fatal("RS_PARTITIONS=many was accepted")
+	}
+}
+
+func TestConfigLogMasksSecrets(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	cfg := config{PGURL: "postgres://app:s3cret@db/shop", RedisURL: "redis://:hunter2@cache:6379/0",
+		AdminTokens: []string{"admin-token-aaaaaaaa"}, StorefrontTokens: []string{"store-token-aaaaaaaa"}}
+	zap.New(core).Info("starting", cfg.fields()...)
+	line := ""
+	for k, v := range logs.All()[0].ContextMap() {
+		line += k + "=" + fmt.Sprint(v) + " "
+	}
+	for _, secret := range []string{"s3cret", "hunter2", "admin-token-aaaaaaaa", "store-token-aaaaaaaa"} {
+		if strings.Contains(line, secret) {
+			t.Fatalf("log line shows a secret %q: %s", secret, line)
+		}
+	}
+	if !strings.Contains(line, "db/shop") || !strings.Contains(line, "admin_tokens=1") {
+		t.Fatalf("log line lost the non-secret parts: %s", line)
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/learecordshop/recordshop/dal/devstack"
+)
+
+// runDev runs the whole shop on this machine: a throwaway Postgres and Redis (unless RS_PG_URL / RS_REDIS_URL
+// name existing ones), migrated and seeded, with tokens made up unless given. Ctrl-C stops and removes it all.
+func runDev(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	log, err := newLogger(cfg.LogLevel, true, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if cfg.PGURL == "" || cfg.RedisURL == "" {
+		stack, err := devstack.Start(ctx, devstack.Options{
+			RedisAOF: true,
+			Logf:     func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stack.Stop(); err != nil {
+				log.Warn("stopping the local servers", zap.Error(err))
+			}
+		}()
+		if cfg.PGURL == "" {
+			cfg.PGURL = stack.PGURL
+		}
+		if cfg.RedisURL == "" {
+			cfg.RedisURL = stack.RedisURL
+		}
+	}
+	if len(cfg.AdminTokens) == 0 {
+		cfg.AdminTokens = []string{newToken("adm")}
+	}
+	if len(cfg.StorefrontTokens) == 0 {
+		cfg.StorefrontTokens = []string{newToken("sf")}
+	}
+	if err := cfg.validate(true, true, true); err != nil {
+		return err
+	}
+	log.Info("starting recordshop dev", cfg.fields()...)
+	pool, rdb, err := connect(ctx, cfg, true, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer func() { _ = rdb.Close() }()
+	if err := seed(ctx, pool, 0, time.Now(), stdout); err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg, pool, rdb, log, func(addr net.Addr) {
+		printBanner(stdout, cfg, addr)
+	})
+}
+
+func newToken(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + hex.EncodeToString(b[:])
+}
+
+var banner = template.Must(template.New("banner").Parse(`
+recordshop dev is up. Ctrl-C stops it and removes its data.
+
+  API        {{.Base}}
+  Docs       {{.Base}}/docs
+  Postgres   {{.PG}}
+  Redis      {{.Redis}}
+  Admin      {{.AdminAll}}
+  Storefront {{.StorefrontAll}}
+
+Try:
+  curl -s '{{.Base}}/v1/discs?artist=hohpe&year=2022'
+  curl -s -X POST {{.Base}}/v1/customers -H 'Authorization: Bearer {{.Storefront}}' -H 'Content-Type: application/json' \
+    -d '{"document":"529.982.247-25","name":"Lea Leitora","email":"lea@example.com","phone":"+5511912345678","birth_date":"1990-05-17"}'
+  curl -s -X POST {{.Base}}/v1/discs/1/restock -H 'Authorization: Bearer {{.Admin}}' -H 'Content-Type: application/json' -d '{"delta":100}'
+  curl -s -X DELETE {{.Base}}/v1/customers/1 -H 'Authorization: Bearer {{.Admin}}'
+
+`))
+
+func printBanner(w io.Writer, cfg config, addr net.Addr) {
+	host := "localhost"
+	if h, _, err := net.SplitHostPort(cfg.HTTPAddr); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		host = h
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	_ = banner.Execute(w, map[string]string{
+		"Base":          "http://" + net.JoinHostPort(host, port),
+		"PG":            redact(cfg.PGURL),
+		"Redis":         redact(cfg.RedisURL),
+		"Admin":         cfg.AdminTokens[0],
+		"Storefront":    cfg.StorefrontTokens[0],
+		"AdminAll":      strings.Join(cfg.AdminTokens, ", "),
+		"StorefrontAll": strings.Join(cfg.StorefrontTokens, ", "),
+	})
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/learecordshop/recordshop/biz/api"
+	mw "github.com/learecordshop/recordshop/biz/middleware"
+	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+)
+
+// shutdownGrace bounds how long in-flight requests may take once a stop was asked for.
+const shutdownGrace = 10 * time.Second
+
+// runServe is the production entry: it connects to existing Postgres and Redis and serves until ctx ends.
+func runServe(ctx context.Context, cfg config, _, stderr io.Writer) error {
+	if err := cfg.validate(true, true, true); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log.Info("starting recordshop serve", cfg.fields()...)
+
+	pool, rdb, err := connect(ctx, cfg, !cfg.NoMigrate, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer func() { _ = rdb.Close() }()
+	return serveHTTP(ctx, cfg, pool, rdb, log, nil)
+}
+
+// connect opens Postgres (migrating it when asked) and Redis.
+func connect(ctx context.Context, cfg config, migrate bool, log *zap.Logger) (*pgxpool.Pool, *goredis.Client, error) {
+	pool, err := pg.Connect(ctx, cfg.PGURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if migrate {
+		applied, err := pg.Migrate(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		log.Info("migrations applied", zap.Strings("new", applied))
+	}
+	rdb, err := rsredis.Connect(ctx, cfg.RedisURL)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return pool, rdb, nil
+}
+
+// serveHTTP runs the API on cfg.HTTPAddr until ctx ends, then shuts down gracefully. It listens before it
+// returns control to the server goroutine, so a taken port is an error here; onListen (may be nil) is told
+// the bound address.
+func serveHTTP(ctx context.Context, cfg config, pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, onListen func(net.Addr)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv, err := api.New(api.Deps{
+		PG:       pool,
+		Redis:    rdb,
+		Tokens:   mw.NewTokens(cfg.AdminTokens, cfg.StorefrontTokens),
+		Log:      log,
+		Registry: reg,
+		Now:      time.Now,
+	}, server.WithListener(ln), server.WithExitWaitTime(shutdownGrace))
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run() }()
+	log.Info("serving HTTP", zap.String("addr", ln.Addr().String()))
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// Run may not have marked the engine running yet if the stop came at once; wait for it briefly.
+	for !srv.IsRunning() && sctx.Err() == nil {
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return nil
+}
