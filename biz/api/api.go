@@ -1,10 +1,15 @@
-// Package api assembles the HTTP API from its parts: repositories over the given Postgres pool and Redis
-// client, the services, the handlers and the routes, on a Hertz server. `serve`, `dev` and the integration
-// tests all build the API here, so they run the same thing.
+// Package api assembles recordshop from its parts: repositories over the given Postgres pool and Redis
+// client, the services, the handlers and the routes on a Hertz server, and the background work (stock relay,
+// writer). `serve`, `dev` and the integration tests all build it here, so they run the same thing.
 package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app/server"
@@ -19,9 +24,16 @@ import (
 	"github.com/learecordshop/recordshop/biz/router"
 	"github.com/learecordshop/recordshop/biz/service"
 	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
-// Deps are the built dependencies of the API; all are required.
+// Reservation modes.
+const (
+	ModeRedis    = "redis"
+	ModePostgres = "postgres"
+)
+
+// Deps are the built dependencies and settings of the API.
 type Deps struct {
 	PG       *pgxpool.Pool
 	Redis    *goredis.Client
@@ -29,6 +41,21 @@ type Deps struct {
 	Log      *zap.Logger
 	Registry *prometheus.Registry
 	Now      func() time.Time
+
+	Mode       string // ModeRedis (default) or ModePostgres
+	Partitions int    // Redis partitions (16 when 0)
+	Namespace  string // prefix of every Redis key ("rs:" when empty)
+	Orders     service.OrderConfig
+	Writer     service.WriterConfig
+}
+
+// API is the assembled shop.
+type API struct {
+	Server *server.Hertz
+	Orders *service.Orders
+	relay  *service.Relay
+	writer *service.Writer
+	log    *zap.Logger
 }
 
 // MaxRequestBytes is the transport's bound on a request body. The JSON decoder enforces the tighter
@@ -36,11 +63,52 @@ type Deps struct {
 // megabytes.
 const MaxRequestBytes = 1 << 20
 
-// New builds the Hertz server with every route registered. opts add server options (the listen address).
-func New(d Deps, opts ...config.Option) (*server.Hertz, error) {
+// New builds the shop. In Redis mode it first checks that both stores were made for this partition count,
+// loads into Redis every disc on sale that it lacks (never over live stock), applies what is left in the
+// outbox and writes the inactive customers, so the order path is ready when New returns.
+func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
+	d = withDefaults(d)
+	discs, customers, orders := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG), pg.NewOrders(d.PG)
+	a := &API{log: d.Log}
+	var (
+		catalog *service.Catalog
+		people  *service.Customers
+	)
+	switch d.Mode {
+	case ModeRedis:
+		gate := rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions})
+		if err := claimPartitions(ctx, d, gate); err != nil {
+			return nil, err
+		}
+		a.relay = service.NewRelay(pg.NewStockEvents(d.PG), discs, gate, d.Log)
+		ids, err := discs.SaleIDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.relay.LoadAll(ctx, ids); err != nil {
+			return nil, fmt.Errorf("api: load discs into redis: %w", err)
+		}
+		if _, err := a.relay.SyncAll(ctx); err != nil {
+			return nil, fmt.Errorf("api: apply stock events: %w", err)
+		}
+		if err := service.SyncInactive(ctx, customers, gate); err != nil {
+			return nil, fmt.Errorf("api: inactive customers into redis: %w", err)
+		}
+		catalog = service.NewCatalog(discs, a.relay, gate, d.Log)
+		people = service.NewCustomers(customers, gate)
+		a.Orders = service.NewOrders(orders, customers, gate, a.relay, d.Orders, d.Now)
+		a.writer = service.NewWriter(gate, orders, d.Writer, d.Log)
+	case ModePostgres:
+		catalog = service.NewCatalog(discs, nil, nil, d.Log)
+		people = service.NewCustomers(customers, nil)
+		a.Orders = service.NewOrders(orders, customers, nil, nil, d.Orders, d.Now)
+	default:
+		return nil, fmt.Errorf("api: unknown reservation mode %q", d.Mode)
+	}
 	h, err := handler.New(handler.Deps{
-		Catalog:   service.NewCatalog(pg.NewDiscs(d.PG)),
-		Customers: service.NewCustomers(pg.NewCustomers(d.PG)),
+		Catalog:   catalog,
+		Customers: people,
+		Orders:    a.Orders,
 		Ready: []handler.Check{
 			{Name: "postgres", Ping: d.PG.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }},
@@ -58,9 +126,74 @@ func New(d Deps, opts ...config.Option) (*server.Hertz, error) {
 		server.WithReadTimeout(10 * time.Second),
 		server.WithIdleTimeout(60 * time.Second),
 	}
-	srv := server.New(append(base, opts...)...)
-	if err := router.Register(srv.Engine, router.Deps{Handler: h, Tokens: d.Tokens, Log: d.Log, Registry: d.Registry}); err != nil {
+	a.Server = server.New(append(base, opts...)...)
+	if err := router.Register(a.Server.Engine, router.Deps{Handler: h, Tokens: d.Tokens, Log: d.Log, Registry: d.Registry}); err != nil {
 		return nil, err
 	}
-	return srv, nil
+	return a, nil
+}
+
+func withDefaults(d Deps) Deps {
+	if d.Mode == "" {
+		d.Mode = ModeRedis
+	}
+	if d.Partitions == 0 {
+		d.Partitions = 16
+	}
+	if d.Namespace == "" {
+		d.Namespace = "rs:"
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Orders.IdempotencyTTL == 0 {
+		d.Orders.IdempotencyTTL = 24 * time.Hour
+	}
+	if d.Orders.CancelWait == 0 {
+		d.Orders.CancelWait = 2 * time.Second
+	}
+	if d.Writer.Consumer == "" {
+		host, _ := os.Hostname()
+		d.Writer.Consumer = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if d.Writer.BatchSize == 0 {
+		d.Writer.BatchSize = 500
+	}
+	if d.Writer.BatchWait == 0 {
+		d.Writer.BatchWait = 50 * time.Millisecond
+	}
+	return d
+}
+
+// claimPartitions records the partition count in both stores on first start and refuses a different one.
+func claimPartitions(ctx context.Context, d Deps, gate *rsredis.Gate) error {
+	recorded, err := pg.ClaimPartitions(ctx, d.PG, d.Partitions)
+	if err != nil {
+		return err
+	}
+	if recorded != d.Partitions {
+		return fmt.Errorf("postgres was set up with %d partitions, configured %d: %w", recorded, d.Partitions, rsredis.ErrPartitionMismatch)
+	}
+	return gate.ClaimPartitions(ctx)
+}
+
+// RunBackground runs the stock relay and, when withWriter, the writer until ctx ends. Redis mode only; in
+// Postgres mode it returns at once.
+func (a *API) RunBackground(ctx context.Context, withWriter bool) error {
+	if a.relay == nil {
+		return nil
+	}
+	var wg sync.WaitGroup
+	var werr error
+	wg.Add(1)
+	go func() { defer wg.Done(); a.relay.Run(ctx, time.Second) }()
+	if withWriter {
+		wg.Add(1)
+		go func() { defer wg.Done(); werr = a.writer.Run(ctx) }()
+	}
+	wg.Wait()
+	if werr != nil && !errors.Is(werr, context.Canceled) {
+		return werr
+	}
+	return nil
 }

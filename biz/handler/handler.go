@@ -23,6 +23,7 @@ type Check struct {
 type Handler struct {
 	catalog   *service.Catalog
 	customers *service.Customers
+	orders    *service.Orders
 	ready     []Check
 	log       *zap.Logger
 	now       func() time.Time
@@ -33,6 +34,7 @@ type Handler struct {
 type Deps struct {
 	Catalog   *service.Catalog
 	Customers *service.Customers
+	Orders    *service.Orders
 	Ready     []Check
 	Log       *zap.Logger
 	Now       func() time.Time
@@ -44,5 +46,5 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handler: docs page: %w", err)
 	}
-	return &Handler{catalog: d.Catalog, customers: d.Customers, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page}, nil
+	return &Handler{catalog: d.Catalog, customers: d.Customers, orders: d.Orders, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page}, nil
 }

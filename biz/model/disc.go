@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"time"
 )
 
@@ -166,3 +167,8 @@ func checkTime(v *fieldErrors, field, s string) time.Time {
 	}
 	return t
 }
+
+// StockGuard checks a change that takes units away (delta < 0) against the live stock before Postgres commits
+// it: it runs inside the transaction with the disc at its new version, and its error rolls the change back.
+// A guard that returns nil has applied the change to Redis, so the stock event is recorded as applied.
+type StockGuard func(ctx context.Context, d Disc, delta int64) error

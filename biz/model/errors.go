@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ErrNotFound is returned when the thing asked for does not exist.
@@ -82,3 +83,39 @@ func (v *fieldErrors) err() error {
 
 // ErrArchived refuses a change to a disc that is no longer for sale.
 var ErrArchived = errors.New("disc is archived")
+
+// SoldOutError refuses an order for more units than are left.
+type SoldOutError struct{ Left int64 }
+
+func (e *SoldOutError) Error() string { return fmt.Sprintf("sold out: %d left", e.Left) }
+
+// LimitError refuses an order over the per-customer limit.
+type LimitError struct{ Limit, Left int64 }
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("purchase limit: the customer may buy %d more", e.Left)
+}
+
+// NotStartedError refuses an order before the sale starts.
+type NotStartedError struct{ StartsAt time.Time }
+
+func (e *NotStartedError) Error() string { return "sale starts at " + e.StartsAt.Format(time.RFC3339) }
+
+// BacklogError sheds load: too many confirmed orders wait for Postgres. Retry after RetryAfter.
+type BacklogError struct{ RetryAfter time.Duration }
+
+func (e *BacklogError) Error() string { return "order backlog over its bound" }
+
+// NotPersistedError refuses to cancel an order the writer has not put in Postgres yet; retry shortly.
+type NotPersistedError struct{ RetryAfter time.Duration }
+
+func (e *NotPersistedError) Error() string { return "order not yet persisted" }
+
+// Order path errors without data.
+var (
+	ErrCustomerInactive = errors.New("customer is deactivated")
+	ErrUnknownDisc      = fmt.Errorf("unknown disc: %w", ErrNotFound)
+	ErrUnknownCustomer  = fmt.Errorf("unknown customer: %w", ErrNotFound)
+	ErrKeyReused        = errors.New("Idempotency-Key reused with another request")
+	ErrAlreadyCancelled = errors.New("order already cancelled")
+)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Page sizes of every list endpoint.
@@ -24,9 +26,10 @@ type List[T any] struct {
 // Cursor marks where a page ended in keyset order: the sort key's value and the id of the last row. It travels
 // as opaque base64url JSON, so clients cannot build one by hand and a cursor of another sort order is refused.
 type Cursor struct {
-	Sort  string `json:"s"`
-	Value string `json:"v,omitempty"`
-	ID    int64  `json:"id"`
+	Sort    string `json:"s"`
+	Value   string `json:"v,omitempty"`
+	ID      int64  `json:"id,omitempty"`  // customers and discs
+	OrderID string `json:"oid,omitempty"` // orders (UUIDs)
 }
 
 // Encode returns the cursor's opaque form.
@@ -199,7 +202,10 @@ func (p queryParser) cursor(sort string) *Cursor {
 	if err == nil {
 		err = json.Unmarshal(b, &c)
 	}
-	if err != nil || c.ID <= 0 || c.Sort != sort {
+	if err == nil && c.OrderID != "" {
+		_, err = uuid.Parse(c.OrderID)
+	}
+	if err != nil || (c.ID <= 0 && c.OrderID == "") || c.Sort != sort {
 		p.v.add("cursor", "is not a cursor of this list and sort order; use next_cursor as given")
 		return nil
 	}

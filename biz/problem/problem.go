@@ -7,7 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cloudwego/hertz/pkg/app"
 	"go.uber.org/zap"
@@ -29,6 +32,11 @@ type Problem struct {
 	Detail   string             `json:"detail,omitempty"`
 	Instance string             `json:"instance,omitempty"`
 	Errors   []model.FieldError `json:"errors,omitempty"`
+
+	// Extra members of a kind (units_left, starts_at, ...), written beside the standard ones.
+	Extra map[string]any `json:"-"`
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // New makes a problem of kind with its status and title.
@@ -43,10 +51,21 @@ func Write(c *app.RequestContext, p *Problem) {
 	if p.Instance == "" {
 		p.Instance = string(c.Request.URI().Path())
 	}
+	if p.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(max(p.RetryAfter.Round(time.Second), time.Second)/time.Second)))
+	}
+	var body any = p
+	if len(p.Extra) > 0 {
+		m := map[string]any{"type": p.Type, "title": p.Title, "status": p.Status, "detail": p.Detail, "instance": p.Instance}
+		for k, v := range p.Extra {
+			m[k] = v
+		}
+		body = m
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // "<token>" reads better than "\u003ctoken\u003e"
-	_ = enc.Encode(p)        // strings, ints and field errors always encode
+	_ = enc.Encode(body)     // strings, numbers and field errors always encode
 	c.Data(p.Status, ContentType, buf.Bytes())
 }
 
@@ -58,6 +77,11 @@ func From(err error) *Problem {
 		invalid  *model.ValidationError
 		conflict *model.ConflictError
 		short    *model.InsufficientStockError
+		soldOut  *model.SoldOutError
+		limit    *model.LimitError
+		early    *model.NotStartedError
+		backlog  *model.BacklogError
+		waiting  *model.NotPersistedError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -70,6 +94,37 @@ func From(err error) *Problem {
 		}
 		q := New(http.StatusBadRequest, "invalid-"+invalid.In, "The request has invalid "+invalid.In+" parameters", "See errors for each parameter.")
 		q.Errors = invalid.Fields
+		return q
+	case errors.As(err, &soldOut):
+		q := New(http.StatusConflict, "sold-out", "Sold out", fmt.Sprintf("Only %d left.", soldOut.Left))
+		q.Extra = map[string]any{"units_left": soldOut.Left}
+		return q
+	case errors.As(err, &limit):
+		q := New(http.StatusConflict, "purchase-limit", "Purchase limit reached", fmt.Sprintf("This customer may buy %d more of this disc.", limit.Left))
+		q.Extra = map[string]any{"units_allowed": limit.Left}
+		return q
+	case errors.As(err, &early):
+		q := New(http.StatusConflict, "sale-not-started", "Sale not started", "The sale starts at "+early.StartsAt.Format(time.RFC3339)+".")
+		q.Extra = map[string]any{"starts_at": early.StartsAt.Format(time.RFC3339)}
+		return q
+	case errors.Is(err, model.ErrCustomerInactive):
+		return New(http.StatusForbidden, "customer-inactive", "Customer inactive", "A deactivated customer cannot buy.")
+	case errors.Is(err, model.ErrUnknownDisc):
+		return New(http.StatusNotFound, "not-found", "Unknown disc", "No disc on sale with this id.")
+	case errors.Is(err, model.ErrUnknownCustomer):
+		return New(http.StatusNotFound, "not-found", "Unknown customer", "No customer with this id.")
+	case errors.Is(err, model.ErrKeyReused):
+		q := New(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+			"This Idempotency-Key was used for another request; use a new key.")
+		q.Errors = []model.FieldError{{Field: "Idempotency-Key", Detail: "was used for another request"}}
+		return q
+	case errors.As(err, &backlog):
+		q := New(http.StatusServiceUnavailable, "backlog", "Busy", "Too many orders wait to be recorded; retry shortly.")
+		q.RetryAfter = backlog.RetryAfter
+		return q
+	case errors.As(err, &waiting):
+		q := New(http.StatusConflict, "order-not-persisted", "Order not yet recorded", "The order is still being recorded; retry shortly.")
+		q.RetryAfter = waiting.RetryAfter
 		return q
 	case errors.Is(err, model.ErrNotFound):
 		return New(http.StatusNotFound, "not-found", "Not found", "No such resource.")

@@ -50,6 +50,11 @@ func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
 		{patch, "/v1/discs/:id", mw.Admin, h.UpdateDisc},
 		{del, "/v1/discs/:id", mw.Admin, h.DeleteDisc},
 		{post, "/v1/discs/:id/restock", mw.Admin, h.RestockDisc},
+
+		{post, "/v1/orders", mw.Storefront, h.PlaceOrder},
+		{get, "/v1/orders", mw.Storefront, h.ListOrders},
+		{get, "/v1/orders/:id", mw.Storefront, h.GetOrder},
+		{post, "/v1/orders/:id/cancel", mw.Storefront, h.CancelOrder},
 	}
 }
 

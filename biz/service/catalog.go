@@ -1,11 +1,15 @@
-// Package service holds recordshop's rules: the catalog, customers and (later) orders and reconciliation.
-// It takes context.Context and plain model types, and declares the small interfaces it needs from dal.
+// Package service holds recordshop's rules: the catalog, customers, orders and the stock relay between
+// Postgres and Redis. It takes context.Context and plain model types, and declares the small interfaces it
+// needs from dal.
 package service
 
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"github.com/learecordshop/recordshop/biz/model"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
 // DiscStore is what the catalog needs from the Postgres discs repository.
@@ -13,43 +17,140 @@ type DiscStore interface {
 	Create(ctx context.Context, in model.DiscCreate) (model.Disc, error)
 	Get(ctx context.Context, id int64) (model.Disc, error)
 	List(ctx context.Context, q model.DiscQuery) (model.List[model.Disc], error)
-	Update(ctx context.Context, id int64, p model.DiscPatch) (model.Disc, error)
-	Restock(ctx context.Context, id, delta int64) (model.Disc, error)
-	Delete(ctx context.Context, id int64) (archived bool, d model.Disc, err error)
+	Update(ctx context.Context, id int64, p model.DiscPatch, guard model.StockGuard) (model.Disc, error)
+	Restock(ctx context.Context, id, delta int64, guard model.StockGuard) (model.Disc, error)
+	Archive(ctx context.Context, id int64) (model.Disc, error)
+	RemoveIfUnordered(ctx context.Context, id int64) (bool, error)
 }
 
-// Catalog manages the discs for sale. Postgres is the source of truth for the catalog.
+// Catalog manages the discs for sale. Postgres is the source of truth; in Redis mode every change is carried
+// to the stock gate right after it commits (the relay retries whatever that misses), and `available` is
+// Redis' live count.
 type Catalog struct {
 	discs DiscStore
+	relay *Relay        // nil in Postgres mode
+	gate  *rsredis.Gate // nil in Postgres mode
+	log   *zap.Logger
 }
 
-// NewCatalog returns the catalog service over discs.
-func NewCatalog(discs DiscStore) *Catalog { return &Catalog{discs: discs} }
+// NewCatalog returns the catalog service. relay and gate are nil in Postgres mode.
+func NewCatalog(discs DiscStore, relay *Relay, gate *rsredis.Gate, log *zap.Logger) *Catalog {
+	return &Catalog{discs: discs, relay: relay, gate: gate, log: log}
+}
 
-// Create adds a validated disc.
+// Create adds a validated disc and puts it in Redis.
 func (s *Catalog) Create(ctx context.Context, in model.DiscCreate) (model.Disc, error) {
-	return s.discs.Create(ctx, in)
+	d, err := s.discs.Create(ctx, in)
+	if err == nil {
+		s.sync(ctx, d.ID)
+	}
+	return d, err
 }
 
-// Get returns one disc.
-func (s *Catalog) Get(ctx context.Context, id int64) (model.Disc, error) { return s.discs.Get(ctx, id) }
+// Get returns one disc with its live available count.
+func (s *Catalog) Get(ctx context.Context, id int64) (model.Disc, error) {
+	d, err := s.discs.Get(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	ds := []model.Disc{d}
+	s.withAvailable(ctx, ds)
+	return ds[0], nil
+}
 
-// List returns one page of discs.
+// List returns one page of discs with their live available counts.
 func (s *Catalog) List(ctx context.Context, q model.DiscQuery) (model.List[model.Disc], error) {
-	return s.discs.List(ctx, q)
+	list, err := s.discs.List(ctx, q)
+	if err == nil {
+		s.withAvailable(ctx, list.Items)
+	}
+	return list, err
 }
 
-// Update changes the fields given in p.
+// Update changes the fields given in p; a lower stock is checked against Redis' live count first.
 func (s *Catalog) Update(ctx context.Context, id int64, p model.DiscPatch) (model.Disc, error) {
-	return s.discs.Update(ctx, id, p)
+	d, err := s.discs.Update(ctx, id, p, s.guard())
+	return s.changed(ctx, d, err)
 }
 
-// Restock adds (or, negative, removes) units; stock never goes below zero.
+// Restock adds (or, negative, removes) units; stock never goes below zero, nor below what Redis already sold.
 func (s *Catalog) Restock(ctx context.Context, id, delta int64) (model.Disc, error) {
-	return s.discs.Restock(ctx, id, delta)
+	d, err := s.discs.Restock(ctx, id, delta, s.guard())
+	return s.changed(ctx, d, err)
 }
 
-// Delete removes a disc nobody ordered, or archives one with orders; archived reports which happened.
+// Delete takes a disc off sale. It archives it first, so Redis stops selling it, and then removes it when
+// nobody ever bought it (in Postgres or, not yet flushed, in Redis); archived reports which happened.
 func (s *Catalog) Delete(ctx context.Context, id int64) (archived bool, d model.Disc, err error) {
-	return s.discs.Delete(ctx, id)
+	d, err = s.discs.Archive(ctx, id)
+	if err != nil {
+		return false, d, err
+	}
+	if s.relay != nil {
+		if err := s.relay.SyncDisc(ctx, id); err != nil {
+			return true, d, nil // Redis may still sell it until the relay catches up: keep it archived
+		}
+		if sold, err := s.gate.HasSales(ctx, id); err != nil || sold {
+			return true, d, nil
+		}
+	}
+	removed, err := s.discs.RemoveIfUnordered(ctx, id)
+	if err != nil || !removed {
+		return true, d, err
+	}
+	if s.gate != nil {
+		if err := s.gate.Forget(ctx, id); err != nil {
+			s.log.Warn("removed disc left keys in redis", zap.Int64("disc", id), zap.Error(err))
+		}
+	}
+	return false, d, nil
+}
+
+func (s *Catalog) guard() model.StockGuard {
+	if s.relay == nil {
+		return nil
+	}
+	return s.relay.Guard
+}
+
+func (s *Catalog) changed(ctx context.Context, d model.Disc, err error) (model.Disc, error) {
+	if err != nil {
+		return d, err
+	}
+	s.sync(ctx, d.ID)
+	ds := []model.Disc{d}
+	s.withAvailable(ctx, ds)
+	return ds[0], nil
+}
+
+// sync carries a committed change to Redis now; if that fails the relay retries it, so it only logs.
+func (s *Catalog) sync(ctx context.Context, id int64) {
+	if s.relay == nil {
+		return
+	}
+	if err := s.relay.SyncDisc(ctx, id); err != nil {
+		s.log.Warn("stock change left for the relay", zap.Int64("disc", id), zap.Error(err))
+	}
+}
+
+// withAvailable sets each disc's live available count from Redis (one round trip). A disc Redis does not
+// hold (archived, or not loaded yet) keeps its Postgres stock; in Postgres mode stock is the live count.
+func (s *Catalog) withAvailable(ctx context.Context, ds []model.Disc) {
+	if s.gate == nil || len(ds) == 0 {
+		return
+	}
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	avail, err := s.gate.Available(ctx, ids)
+	if err != nil {
+		s.log.Warn("available counts from redis", zap.Error(err))
+		return
+	}
+	for i := range ds {
+		if n, ok := avail[ds[i].ID]; ok && !ds[i].Archived {
+			ds[i].Available = n
+		}
+	}
 }

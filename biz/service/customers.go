@@ -15,13 +15,22 @@ type CustomerStore interface {
 	SetActive(ctx context.Context, id int64, active bool) (model.Customer, error)
 }
 
+// InactiveSetter is what the customer service needs from the Redis stock gate: the inactive-customer sets that
+// reserve.lua checks.
+type InactiveSetter interface {
+	SetInactive(ctx context.Context, customerID int64, inactive bool) error
+}
+
 // Customers manages buyers. They are never deleted: deactivation keeps the row and stops them buying.
 type Customers struct {
 	store CustomerStore
+	gate  InactiveSetter // nil in Postgres mode
 }
 
-// NewCustomers returns the customer service over store.
-func NewCustomers(store CustomerStore) *Customers { return &Customers{store: store} }
+// NewCustomers returns the customer service over store; gate is nil in Postgres mode.
+func NewCustomers(store CustomerStore, gate InactiveSetter) *Customers {
+	return &Customers{store: store, gate: gate}
+}
 
 // Create signs a validated customer up.
 func (s *Customers) Create(ctx context.Context, in model.CustomerCreate) (model.Customer, error) {
@@ -43,7 +52,32 @@ func (s *Customers) Update(ctx context.Context, id int64, p model.CustomerPatch)
 	return s.store.Update(ctx, id, p)
 }
 
-// SetActive deactivates or reactivates a customer.
+// SetActive deactivates or reactivates a customer. Postgres records it first; then every Redis partition's
+// inactive set, so the refusal happens inside the atomic reservation. If Redis fails, the error is returned
+// and the call can be repeated safely (both steps are idempotent).
 func (s *Customers) SetActive(ctx context.Context, id int64, active bool) (model.Customer, error) {
-	return s.store.SetActive(ctx, id, active)
+	c, err := s.store.SetActive(ctx, id, active)
+	if err != nil || s.gate == nil {
+		return c, err
+	}
+	return c, s.gate.SetInactive(ctx, id, !active)
+}
+
+// InactiveIDs is what SyncInactive needs: every deactivated customer.
+type InactiveIDs interface {
+	InactiveIDs(ctx context.Context) ([]int64, error)
+}
+
+// SyncInactive writes every deactivated customer into Redis (start-up, and after Redis lost its data).
+func SyncInactive(ctx context.Context, from InactiveIDs, gate InactiveSetter) error {
+	ids, err := from.InactiveIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := gate.SetInactive(ctx, id, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }

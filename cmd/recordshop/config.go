@@ -25,6 +25,7 @@ type config struct {
 	LogLevel         string
 	ReserveMode      string
 	NoMigrate        bool // serve only
+	NoWriter         bool // serve only
 	SeedDiscs        int  // seed only
 }
 
@@ -79,6 +80,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	switch name {
 	case "serve":
 		fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
+		fs.BoolVar(&c.NoWriter, "no-writer", false, "do not run the writer in this process (run recordshop writer instead)")
 	case "seed":
 		fs.IntVar(&c.SeedDiscs, "discs", 0, "also generate this many discs (for benchmarks)")
 	}

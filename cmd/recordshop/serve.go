@@ -67,9 +67,9 @@ func connect(ctx context.Context, cfg config, migrate bool, log *zap.Logger) (*p
 	return pool, rdb, nil
 }
 
-// serveHTTP runs the API on cfg.HTTPAddr until ctx ends, then shuts down gracefully. It listens before it
-// returns control to the server goroutine, so a taken port is an error here; onListen (may be nil) is told
-// the bound address.
+// serveHTTP runs the API on cfg.HTTPAddr until ctx ends, then shuts down gracefully: HTTP first, then the
+// background work (the writer lands what it has read). It listens before it starts serving, so a taken port is
+// an error here; onListen (may be nil) is told the bound address.
 func serveHTTP(ctx context.Context, cfg config, pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, onListen func(net.Addr)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -77,21 +77,35 @@ func serveHTTP(ctx context.Context, cfg config, pool *pgxpool.Pool, rdb *goredis
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	srv, err := api.New(api.Deps{
-		PG:       pool,
-		Redis:    rdb,
-		Tokens:   mw.NewTokens(cfg.AdminTokens, cfg.StorefrontTokens),
-		Log:      log,
-		Registry: reg,
-		Now:      time.Now,
+	shop, err := api.New(ctx, api.Deps{
+		PG:         pool,
+		Redis:      rdb,
+		Tokens:     mw.NewTokens(cfg.AdminTokens, cfg.StorefrontTokens),
+		Log:        log,
+		Registry:   reg,
+		Now:        time.Now,
+		Mode:       cfg.ReserveMode,
+		Partitions: cfg.Partitions,
 	}, server.WithListener(ln), server.WithExitWaitTime(shutdownGrace))
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan error, 1)
+	go func() { bgDone <- shop.RunBackground(bgCtx, !cfg.NoWriter) }()
+	defer func() {
+		stopBackground()
+		if err := <-bgDone; err != nil {
+			log.Error("background work stopped with an error", zap.Error(err))
+		}
+	}()
+
+	srv := shop.Server
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run() }()
-	log.Info("serving HTTP", zap.String("addr", ln.Addr().String()))
+	log.Info("serving HTTP", zap.String("addr", ln.Addr().String()), zap.String("reserve_mode", cfg.ReserveMode),
+		zap.Bool("writer", !cfg.NoWriter))
 	if onListen != nil {
 		onListen(ln.Addr())
 	}

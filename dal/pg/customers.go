@@ -144,3 +144,13 @@ func page[T any](items []T, limit int, cursor func(T) model.Cursor) model.List[T
 	}
 	return out
 }
+
+// InactiveIDs returns the ids of every deactivated customer.
+func (r *Customers) InactiveIDs(ctx context.Context) ([]int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id FROM customers WHERE NOT active ORDER BY id`)
+	if err != nil {
+		return nil, translate("customers.inactive_ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, translate("customers.inactive_ids", err)
+}

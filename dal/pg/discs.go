@@ -24,12 +24,17 @@ func NewDiscs(pool *pgxpool.Pool) *Discs { return &Discs{pool: pool} }
 const discColumns = `id, name, artist, release_year, style, price_cents, stock, stock_version, sale_starts_at,
     per_customer_limit, archived, created_at, updated_at`
 
-func scanDisc(row pgx.Row, extra ...any) (model.Disc, error) {
+// scanDisc reads a row of leading columns (pointers in lead) followed by the disc columns and trailing ones.
+func scanDisc(row pgx.Row, trail ...any) (model.Disc, error) { return scanDiscAfter(row, nil, trail...) }
+
+func scanDiscAfter(row pgx.Row, lead []any, trail ...any) (model.Disc, error) {
 	var d model.Disc
-	dest := append([]any{&d.ID, &d.Name, &d.Artist, &d.ReleaseYear, &d.Style, &d.PriceCents, &d.Stock,
-		&d.StockVersion, &d.SaleStartsAt, &d.PerCustomerLimit, &d.Archived, &d.CreatedAt, &d.UpdatedAt}, extra...)
-	err := row.Scan(dest...)
-	d.Available = d.Stock
+	dest := append(lead, &d.ID, &d.Name, &d.Artist, &d.ReleaseYear, &d.Style, &d.PriceCents, &d.Stock,
+		&d.StockVersion, &d.SaleStartsAt, &d.PerCustomerLimit, &d.Archived, &d.CreatedAt, &d.UpdatedAt)
+	err := row.Scan(append(dest, trail...)...)
+	if !d.Archived {
+		d.Available = d.Stock
+	}
 	return d, err
 }
 
@@ -81,17 +86,13 @@ WITH old AS (
     INSERT INTO stock_events (disc_id, version, delta, reason)
     SELECT id, stock_version, delta, 'adjust' FROM d
 )
-SELECT ` + discColumns + ` FROM d`
+SELECT ` + discColumns + `, delta FROM d`
 
 // Update applies a validated patch with an "adjust" stock event, so that price, limit and sale start reach
-// Redis by the same outbox as stock. An archived disc is model.ErrArchived.
-func (r *Discs) Update(ctx context.Context, id int64, p model.DiscPatch) (model.Disc, error) {
-	d, err := scanDisc(r.pool.QueryRow(ctx, updateDisc, id, p.Name, p.Artist, p.ReleaseYear, p.Style,
-		p.PriceCents, p.Stock, p.StartsAt, p.PerCustomerLimit))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, r.whyNoChange(ctx, "discs.update", id, 0)
-	}
-	return d, translate("discs.update", err)
+// Redis by the same outbox as stock. An archived disc is model.ErrArchived. guard may be nil.
+func (r *Discs) Update(ctx context.Context, id int64, p model.DiscPatch, guard model.StockGuard) (model.Disc, error) {
+	return r.change(ctx, "discs.update", id, 0, guard, updateDisc, id, p.Name, p.Artist, p.ReleaseYear, p.Style,
+		p.PriceCents, p.Stock, p.StartsAt, p.PerCustomerLimit)
 }
 
 const restockDisc = `
@@ -103,16 +104,34 @@ WITH d AS (
     INSERT INTO stock_events (disc_id, version, delta, reason)
     SELECT id, stock_version, $2, 'restock' FROM d
 )
-SELECT ` + discColumns + ` FROM d`
+SELECT ` + discColumns + `, $2::bigint FROM d`
 
 // Restock adds delta units (or removes them when negative) with a "restock" stock event. It never drives
-// stock below zero: that is a *model.InsufficientStockError.
-func (r *Discs) Restock(ctx context.Context, id, delta int64) (model.Disc, error) {
-	d, err := scanDisc(r.pool.QueryRow(ctx, restockDisc, id, delta))
+// stock below zero: that is a *model.InsufficientStockError. guard may be nil.
+func (r *Discs) Restock(ctx context.Context, id, delta int64, guard model.StockGuard) (model.Disc, error) {
+	return r.change(ctx, "discs.restock", id, delta, guard, restockDisc, id, delta)
+}
+
+// change runs one stock-changing statement (it returns the disc and the delta it made) in a transaction with
+// the guard of a negative delta.
+func (r *Discs) change(ctx context.Context, op string, id, delta int64, guard model.StockGuard, sql string, args ...any) (model.Disc, error) {
+	var d model.Disc
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var made int64
+		var err error
+		if d, err = scanDisc(tx.QueryRow(ctx, sql, args...), &made); err != nil || made >= 0 || guard == nil {
+			return err
+		}
+		if err := guard(ctx, d, made); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE stock_events SET applied_at = now() WHERE disc_id = $1 AND version = $2`, d.ID, d.StockVersion)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, r.whyNoChange(ctx, "discs.restock", id, delta)
+		return d, r.whyNoChange(ctx, op, id, delta)
 	}
-	return d, translate("discs.restock", err)
+	return d, translate(op, err)
 }
 
 // whyNoChange tells why a conditional update matched no row: the disc is missing, archived, or (for a
@@ -143,30 +162,26 @@ WITH d AS (
 )
 SELECT ` + discColumns + ` FROM d`
 
-// Delete removes a disc that was never ordered, or archives one that was (its orders keep pointing at it).
-// It reports whether the disc was archived rather than removed, with the archived disc.
-func (r *Discs) Delete(ctx context.Context, id int64) (archived bool, d model.Disc, err error) {
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		// The row lock makes a concurrent order insert (which takes FOR KEY SHARE on the disc) wait for us.
-		var isArchived, ordered bool
-		err := tx.QueryRow(ctx, `SELECT archived, EXISTS (SELECT 1 FROM orders WHERE disc_id = $1)
-			FROM discs WHERE id = $1 FOR UPDATE`, id).Scan(&isArchived, &ordered)
-		if err != nil {
-			return err
+// Archive takes a disc off sale with an "archive" stock event (so Redis stops selling it). Archiving an archived
+// disc changes nothing and returns it.
+func (r *Discs) Archive(ctx context.Context, id int64) (model.Disc, error) {
+	d, err := scanDisc(r.pool.QueryRow(ctx, archiveDisc, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		d, err = r.Get(ctx, id)
+		if err == nil && !d.Archived {
+			err = errors.New("disc changed concurrently; try again")
 		}
-		if !ordered {
-			_, err = tx.Exec(ctx, `DELETE FROM discs WHERE id = $1`, id)
-			return err
-		}
-		archived = true
-		if isArchived {
-			d, err = scanDisc(tx.QueryRow(ctx, selectDisc, id))
-			return err
-		}
-		d, err = scanDisc(tx.QueryRow(ctx, archiveDisc, id))
-		return err
-	})
-	return archived, d, translate("discs.delete", err)
+		return d, translate("discs.archive", err)
+	}
+	return d, translate("discs.archive", err)
+}
+
+// RemoveIfUnordered deletes an archived disc that has no orders (its stock events go with it) and reports
+// whether it did. The row lock makes a concurrent order insert, which takes FOR KEY SHARE on the disc, wait.
+func (r *Discs) RemoveIfUnordered(ctx context.Context, id int64) (bool, error) {
+	tag, err := r.pool.Exec(ctx, `DELETE FROM discs WHERE id = $1 AND archived
+		AND NOT EXISTS (SELECT 1 FROM orders WHERE disc_id = $1)`, id)
+	return err == nil && tag.RowsAffected() == 1, translate("discs.remove", err)
 }
 
 // discSortColumns maps a sort key to the SQL expression it orders by and the type its cursor value is cast to.
@@ -257,4 +272,14 @@ func (r *Discs) CreateMany(ctx context.Context, in []model.DiscCreate) error {
 func (r *Discs) FindByNameArtist(ctx context.Context, name, artist string) (model.Disc, error) {
 	d, err := scanDisc(r.pool.QueryRow(ctx, `SELECT `+discColumns+` FROM discs WHERE name = $1 AND artist = $2 ORDER BY id LIMIT 1`, name, artist))
 	return d, translate("discs.find", err)
+}
+
+// SaleIDs returns the ids of every disc on sale (not archived): the ones Redis must hold.
+func (r *Discs) SaleIDs(ctx context.Context) ([]int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id FROM discs WHERE NOT archived ORDER BY id`)
+	if err != nil {
+		return nil, translate("discs.sale_ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, translate("discs.sale_ids", err)
 }

@@ -66,24 +66,24 @@ func TestDiscStockChangesKeepTheLedger(t *testing.T) {
 	if d.Stock != 500 || d.Available != 500 || d.StockVersion != 1 {
 		t.Fatalf("created disc = %+v", d)
 	}
-	d, err = repo.Restock(ctx, d.ID, 25)
+	d, err = repo.Restock(ctx, d.ID, 25, nil)
 	if err != nil || d.Stock != 525 || d.StockVersion != 2 {
 		t.Fatalf("Restock(+25) = %+v, %v", d, err)
 	}
-	d, err = repo.Restock(ctx, d.ID, -525)
+	d, err = repo.Restock(ctx, d.ID, -525, nil)
 	if err != nil || d.Stock != 0 {
 		t.Fatalf("Restock(-525) = %+v, %v", d, err)
 	}
 	var short *model.InsufficientStockError
-	if _, err := repo.Restock(ctx, d.ID, -1); !errors.As(err, &short) || short.Stock != 0 {
+	if _, err := repo.Restock(ctx, d.ID, -1, nil); !errors.As(err, &short) || short.Stock != 0 {
 		t.Fatalf("Restock below zero: err = %v; want InsufficientStockError{0}", err)
 	}
 	stock, limit := int64(40), 3
-	d, err = repo.Update(ctx, d.ID, model.DiscPatch{Stock: &stock, PerCustomerLimit: &limit})
+	d, err = repo.Update(ctx, d.ID, model.DiscPatch{Stock: &stock, PerCustomerLimit: &limit}, nil)
 	if err != nil || d.Stock != 40 || d.PerCustomerLimit != 3 || d.StockVersion != 4 {
 		t.Fatalf("Update(stock=40) = %+v, %v", d, err)
 	}
-	if _, err := repo.Restock(ctx, 9999, 1); !errors.Is(err, model.ErrNotFound) {
+	if _, err := repo.Restock(ctx, 9999, 1, nil); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("Restock(missing) err = %v; want ErrNotFound", err)
 	}
 	var reasons []string
@@ -99,7 +99,7 @@ func TestDiscStockChangesKeepTheLedger(t *testing.T) {
 	assertLedger(t, pool)
 }
 
-func TestDiscDeleteRemovesOrArchives(t *testing.T) {
+func TestDiscArchiveAndRemove(t *testing.T) {
 	ctx := context.Background()
 	pool := testenv.PG(t)
 	repo := pg.NewDiscs(pool)
@@ -124,29 +124,36 @@ func TestDiscDeleteRemovesOrArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	archived, _, err := repo.Delete(ctx, unsold.ID)
-	if err != nil || archived {
-		t.Fatalf("Delete(unsold) = archived %v, %v; want removed", archived, err)
+	for _, id := range []int64{unsold.ID, sold.ID} {
+		d, err := repo.Archive(ctx, id)
+		if err != nil || !d.Archived || d.Available != 0 || d.StockVersion != 2 {
+			t.Fatalf("Archive(%d) = %+v, %v", id, d, err)
+		}
+	}
+	if d, err := repo.Archive(ctx, sold.ID); err != nil || d.StockVersion != 2 {
+		t.Fatalf("archiving twice = %+v, %v; want no new version", d, err)
+	}
+	if removed, err := repo.RemoveIfUnordered(ctx, unsold.ID); err != nil || !removed {
+		t.Fatalf("RemoveIfUnordered(unsold) = %v, %v; want removed", removed, err)
 	}
 	if _, err := repo.Get(ctx, unsold.ID); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("Get(removed) err = %v; want ErrNotFound", err)
 	}
-	archived, d, err := repo.Delete(ctx, sold.ID)
-	if err != nil || !archived || !d.Archived || d.Stock != 2 {
-		t.Fatalf("Delete(sold) = %v, %+v, %v; want archived with its stock", archived, d, err)
+	if removed, err := repo.RemoveIfUnordered(ctx, sold.ID); err != nil || removed {
+		t.Fatalf("RemoveIfUnordered(sold) = %v, %v; want kept", removed, err)
 	}
-	if archived, _, err := repo.Delete(ctx, sold.ID); err != nil || !archived {
-		t.Fatalf("Delete(archived again) = %v, %v", archived, err)
+	if d, err := repo.Get(ctx, sold.ID); err != nil || d.Stock != 2 {
+		t.Fatalf("Get(archived) = %+v, %v; want it with its stock", d, err)
 	}
-	if _, err := repo.Restock(ctx, sold.ID, 1); !errors.Is(err, model.ErrArchived) {
+	if _, err := repo.Restock(ctx, sold.ID, 1, nil); !errors.Is(err, model.ErrArchived) {
 		t.Fatalf("Restock(archived) err = %v; want ErrArchived", err)
 	}
 	name := "x"
-	if _, err := repo.Update(ctx, sold.ID, model.DiscPatch{Name: &name}); !errors.Is(err, model.ErrArchived) {
+	if _, err := repo.Update(ctx, sold.ID, model.DiscPatch{Name: &name}, nil); !errors.Is(err, model.ErrArchived) {
 		t.Fatalf("Update(archived) err = %v; want ErrArchived", err)
 	}
-	if _, _, err := repo.Delete(ctx, 9999); !errors.Is(err, model.ErrNotFound) {
-		t.Fatalf("Delete(missing) err = %v; want ErrNotFound", err)
+	if _, err := repo.Archive(ctx, 9999); !errors.Is(err, model.ErrNotFound) {
+		t.Fatalf("Archive(missing) err = %v; want ErrNotFound", err)
 	}
 	assertLedger(t, pool)
 }

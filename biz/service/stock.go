@@ -1,0 +1,203 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+)
+
+// EventStore is what the relay needs from the Postgres stock_events outbox.
+type EventStore interface {
+	Unapplied(ctx context.Context, discID int64, limit int) ([]pg.StockEvent, error)
+	MarkApplied(ctx context.Context, discID, version int64) error
+	Bought(ctx context.Context, discID int64) (map[int64]int64, error)
+}
+
+// DiscReader is what the relay needs to load discs whole.
+type DiscReader interface {
+	Get(ctx context.Context, id int64) (model.Disc, error)
+}
+
+// Relay carries stock changes that start in Postgres (the stock_events outbox) to Redis, exactly once and in
+// version order, and loads discs Redis does not have.
+type Relay struct {
+	events EventStore
+	discs  DiscReader
+	gate   *rsredis.Gate
+	log    *zap.Logger
+}
+
+// NewRelay returns the relay.
+func NewRelay(events EventStore, discs DiscReader, gate *rsredis.Gate, log *zap.Logger) *Relay {
+	return &Relay{events: events, discs: discs, gate: gate, log: log}
+}
+
+// relayBatch bounds one pass over the outbox.
+const relayBatch = 500
+
+// SyncDisc applies every unapplied event of one disc; the catalog calls it right after a change commits.
+func (r *Relay) SyncDisc(ctx context.Context, discID int64) error {
+	_, err := r.sync(ctx, discID)
+	return err
+}
+
+// SyncAll applies every unapplied event of every disc; it returns how many events it handled.
+func (r *Relay) SyncAll(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.sync(ctx, 0)
+		total += n
+		if err != nil || n < relayBatch {
+			return total, err
+		}
+	}
+}
+
+func (r *Relay) sync(ctx context.Context, discID int64) (int, error) {
+	events, err := r.events.Unapplied(ctx, discID, relayBatch)
+	if err != nil {
+		return 0, err
+	}
+	stuck := map[int64]bool{} // discs whose earlier event failed: later ones must wait
+	for _, e := range events {
+		if stuck[e.DiscID] {
+			continue
+		}
+		if err := r.apply(ctx, e); err != nil {
+			stuck[e.DiscID] = true
+			if ctx.Err() != nil {
+				return len(events), err
+			}
+			r.log.Warn("stock event not applied to redis", zap.Int64("disc", e.DiscID), zap.Int64("version", e.Version), zap.Error(err))
+		}
+	}
+	return len(events), nil
+}
+
+// apply carries one event. A disc Redis does not have is loaded whole, which covers this event and every
+// earlier one.
+func (r *Relay) apply(ctx context.Context, e pg.StockEvent) error {
+	change := rsredis.Change{Disc: discState(e.Disc, e.Version), Delta: e.Delta}
+	if e.Reason == "cancel" {
+		change.CustomerID, change.CustomerDelta = e.CustomerID, -e.Delta
+	}
+	code, applied, err := r.gate.Apply(ctx, change)
+	if err != nil {
+		return err
+	}
+	switch code {
+	case rsredis.Applied, rsredis.Duplicate:
+		return r.events.MarkApplied(ctx, e.DiscID, e.Version)
+	case rsredis.Missing:
+		return r.Load(ctx, e.DiscID)
+	case rsredis.Gap:
+		return fmt.Errorf("redis has version %d of disc %d, so version %d cannot apply: run recordshop reconcile --fix", applied, e.DiscID, e.Version)
+	}
+	return fmt.Errorf("apply.lua answered %d", code)
+}
+
+// Load puts a disc Redis does not have into it whole, from Postgres: avail is the Postgres stock less the units
+// Redis confirmed that Postgres does not have yet; bought is likewise. A disc Redis has is left alone. Either
+// way every event up to the version loaded is applied.
+func (r *Relay) Load(ctx context.Context, discID int64) error {
+	d, err := r.discs.Get(ctx, discID)
+	if err != nil {
+		return err
+	}
+	bought, err := r.events.Bought(ctx, discID)
+	if err != nil {
+		return err
+	}
+	pending, pendingBy, err := r.gate.PendingUnits(ctx, discID)
+	if err != nil {
+		return err
+	}
+	for c, n := range pendingBy {
+		bought[c] += n
+	}
+	state := discState(d, d.StockVersion)
+	state.Avail = d.Stock - pending
+	loaded, err := r.gate.Load(ctx, state, bought)
+	if err != nil || !loaded {
+		return err // there already: the next pass applies events one by one
+	}
+	return r.events.MarkApplied(ctx, discID, d.StockVersion)
+}
+
+// LoadAll loads every disc of ids that Redis does not have (start-up, or after Redis lost its data).
+func (r *Relay) LoadAll(ctx context.Context, ids []int64) error {
+	have, err := r.gate.Available(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, ok := have[id]; ok {
+			continue
+		}
+		if err := r.Load(ctx, id); err != nil && !errors.Is(err, model.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run applies what is left in the outbox every interval until ctx ends (after a crash between commit and
+// apply, or while Redis was down). It logs once when an outage starts and once when it ends.
+func (r *Relay) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := r.SyncAll(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			r.log.Error("stock relay cannot reach a store; retrying", zap.Error(err))
+		case err == nil && failing:
+			failing = false
+			r.log.Info("stock relay recovered", zap.Int("events", n))
+		}
+	}
+}
+
+// Guard checks a change that takes units away against Redis' live stock before Postgres commits it, and
+// applies it there: a disc with units reserved in Redis but not yet flushed must not lose them.
+func (r *Relay) Guard(ctx context.Context, d model.Disc, delta int64) error {
+	for attempt := 0; attempt < 2; attempt++ {
+		code, value, err := r.gate.Apply(ctx, rsredis.Change{Disc: discState(d, d.StockVersion), Delta: delta, Guard: true})
+		if err != nil {
+			return err
+		}
+		switch code {
+		case rsredis.Applied:
+			return nil
+		case rsredis.Short:
+			return &model.InsufficientStockError{Stock: value}
+		case rsredis.Missing:
+			// Load reads the committed disc (version v-1): our change is not committed yet.
+			if err := r.Load(ctx, d.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		return fmt.Errorf("disc %d: redis is at version %d, postgres at %d: run recordshop reconcile --fix", d.ID, value, d.StockVersion-1)
+	}
+	return fmt.Errorf("disc %d could not be loaded into redis", d.ID)
+}
+
+func discState(d model.Disc, version int64) rsredis.DiscState {
+	return rsredis.DiscState{ID: d.ID, Version: version, PriceCents: d.PriceCents, Limit: d.PerCustomerLimit,
+		StartsAt: d.SaleStartsAt, Active: !d.Archived}
+}

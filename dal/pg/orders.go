@@ -1,0 +1,235 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/learecordshop/recordshop/biz/model"
+)
+
+// Orders is the repository of the orders table.
+type Orders struct {
+	pool *pgxpool.Pool
+}
+
+// NewOrders returns the orders repository on pool.
+func NewOrders(pool *pgxpool.Pool) *Orders { return &Orders{pool: pool} }
+
+const orderColumns = `id, customer_id, disc_id, quantity, unit_price_cents, status, reserved_at,
+    COALESCE(idempotency_key, ''), COALESCE(stream_partition, -1), COALESCE(stream_id, '')`
+
+func scanOrder(row pgx.Row, extra ...any) (model.Order, error) {
+	var o model.Order
+	err := row.Scan(append([]any{&o.ID, &o.CustomerID, &o.DiscID, &o.Quantity, &o.UnitPriceCents, &o.Status, &o.ReservedAt,
+		&o.IdempotencyKey, &o.StreamPartition, &o.StreamID}, extra...)...)
+	o.TotalCents = o.UnitPriceCents * int64(o.Quantity)
+	o.Persisted = true
+	return o, err
+}
+
+// Get returns one order, or model.ErrNotFound.
+func (r *Orders) Get(ctx context.Context, id uuid.UUID) (model.Order, error) {
+	o, err := scanOrder(r.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	return o, translate("orders.get", err)
+}
+
+// List returns one page of orders, newest first.
+func (r *Orders) List(ctx context.Context, q model.OrderQuery) (model.List[model.Order], error) {
+	var w where
+	if q.CustomerID != 0 {
+		w.add("customer_id = $%d", q.CustomerID)
+	}
+	if q.DiscID != 0 {
+		w.add("disc_id = $%d", q.DiscID)
+	}
+	if q.Status != "" {
+		w.add("status = $%d", q.Status)
+	}
+	if q.From != nil {
+		w.add("reserved_at >= $%d", *q.From)
+	}
+	if q.To != nil {
+		w.add("reserved_at < $%d", *q.To)
+	}
+	if q.After != nil {
+		w.args = append(w.args, q.After.Value, q.After.OrderID)
+		w.addRaw("(reserved_at, id) < ($" + strconv.Itoa(len(w.args)-1) + "::timestamptz, $" + strconv.Itoa(len(w.args)) + "::uuid)")
+	}
+	sql := `SELECT ` + orderColumns + `, reserved_at::text AS sort_key FROM orders` + w.sql() +
+		` ORDER BY reserved_at DESC, id DESC LIMIT ` + strconv.Itoa(q.Limit+1)
+	rows, err := r.pool.Query(ctx, sql, w.args...)
+	if err != nil {
+		return model.List[model.Order]{}, translate("orders.list", err)
+	}
+	type keyed struct {
+		order model.Order
+		key   string
+	}
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyed, error) {
+		var k keyed
+		var err error
+		k.order, err = scanOrder(row, &k.key)
+		return k, err
+	})
+	if err != nil {
+		return model.List[model.Order]{}, translate("orders.list", err)
+	}
+	p := page(items, q.Limit, func(k keyed) model.Cursor {
+		return model.Cursor{Sort: "-reserved_at", Value: k.key, OrderID: k.order.ID.String()}
+	})
+	out := model.List[model.Order]{Items: make([]model.Order, len(p.Items)), NextCursor: p.NextCursor}
+	for i, k := range p.Items {
+		out.Items[i] = k.order
+	}
+	return out, nil
+}
+
+// The writer's batch: insert the orders that are not there yet and take only their units from the discs, in
+// one statement. A redelivered order conflicts on its id, is not returned, and so subtracts nothing.
+const insertOrderBatch = `
+WITH ins AS (
+    INSERT INTO orders (id, customer_id, disc_id, quantity, unit_price_cents, reserved_at, idempotency_key,
+                        stream_partition, stream_id)
+    SELECT id, customer_id, disc_id, quantity, price, reserved_at, NULLIF(idem, ''), part, sid
+    FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[], $5::bigint[], $6::timestamptz[], $7::text[],
+                $8::int[], $9::text[]) AS b(id, customer_id, disc_id, quantity, price, reserved_at, idem, part, sid)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING disc_id, quantity
+), taken AS (
+    SELECT disc_id, sum(quantity) AS units FROM ins GROUP BY disc_id
+), upd AS (
+    UPDATE discs d SET stock = d.stock - taken.units FROM taken WHERE d.id = taken.disc_id RETURNING d.id
+)
+SELECT count(*) FROM ins`
+
+// InsertBatch writes a batch of confirmed orders exactly once and returns how many were new.
+func (r *Orders) InsertBatch(ctx context.Context, orders []model.Order) (int, error) {
+	n := len(orders)
+	ids, customers, discs := make([]uuid.UUID, n), make([]int64, n), make([]int64, n)
+	qty, price, at := make([]int32, n), make([]int64, n), make([]time.Time, n)
+	keys, parts, sids := make([]string, n), make([]int32, n), make([]string, n)
+	for i, o := range orders {
+		ids[i], customers[i], discs[i] = o.ID, o.CustomerID, o.DiscID
+		qty[i], price[i], at[i] = int32(o.Quantity), o.UnitPriceCents, o.ReservedAt
+		keys[i], parts[i], sids[i] = o.IdempotencyKey, int32(o.StreamPartition), o.StreamID
+	}
+	var inserted int
+	err := r.pool.QueryRow(ctx, insertOrderBatch, ids, customers, discs, qty, price, at, keys, parts, sids).Scan(&inserted)
+	return inserted, translate("orders.insert_batch", err)
+}
+
+// Cancel cancels a confirmed order once: in one transaction the order turns cancelled, its units go back to
+// the disc with a bumped stock_version, and a "cancel" stock event carries them to Redis. A cancelled order
+// is returned as it is, with changed false.
+func (r *Orders) Cancel(ctx context.Context, id uuid.UUID) (o model.Order, changed bool, err error) {
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		o, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 FOR UPDATE`, id))
+		if err != nil || o.Status == model.StatusCancelled {
+			return err
+		}
+		const cancel = `
+WITH o AS (
+    UPDATE orders SET status = 'cancelled', cancelled_at = now() WHERE id = $1 RETURNING disc_id, quantity
+), d AS (
+    UPDATE discs SET stock = discs.stock + o.quantity, stock_version = stock_version + 1, updated_at = now()
+    FROM o WHERE discs.id = o.disc_id
+    RETURNING discs.id, discs.stock_version, o.quantity
+)
+INSERT INTO stock_events (disc_id, version, delta, reason, order_id)
+SELECT id, stock_version, quantity, 'cancel', $1 FROM d`
+		if _, err := tx.Exec(ctx, cancel, id); err != nil {
+			return err
+		}
+		o.Status, changed = model.StatusCancelled, true
+		return nil
+	})
+	return o, changed, translate("orders.cancel", err)
+}
+
+// PlaceDirect is the Postgres-only order path (RS_RESERVE_MODE=postgres), the baseline the bench compares
+// with: one transaction that locks the disc row, checks the same rules as reserve.lua in the same order,
+// takes the units with a conditional UPDATE and inserts the order. The row lock serialises the orders of one
+// disc, which makes the limit and idempotency checks race-free. It returns the order and whether it is a replay.
+func (r *Orders) PlaceDirect(ctx context.Context, o model.Order, idemTTL time.Duration) (model.Order, bool, error) {
+	var replayed bool
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var (
+			price, stock int64
+			limit        int
+			starts       time.Time
+			archived     bool
+		)
+		err := tx.QueryRow(ctx, `SELECT price_cents, stock, per_customer_limit, sale_starts_at, archived
+			FROM discs WHERE id = $1 FOR UPDATE`, o.DiscID).Scan(&price, &stock, &limit, &starts, &archived)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return model.ErrUnknownDisc
+		} else if err != nil {
+			return err
+		}
+		if o.IdempotencyKey != "" {
+			prev, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
+				WHERE customer_id = $1 AND disc_id = $2 AND idempotency_key = $3 AND reserved_at > $4`,
+				o.CustomerID, o.DiscID, o.IdempotencyKey, o.ReservedAt.Add(-idemTTL)))
+			switch {
+			case err == nil && prev.Quantity != o.Quantity:
+				return model.ErrKeyReused
+			case err == nil:
+				o, replayed = prev, true
+				return nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+		}
+		if archived {
+			return model.ErrUnknownDisc
+		}
+		if o.ReservedAt.Before(starts) {
+			return &model.NotStartedError{StartsAt: starts}
+		}
+		var active bool
+		if err := tx.QueryRow(ctx, `SELECT active FROM customers WHERE id = $1`, o.CustomerID).Scan(&active); errors.Is(err, pgx.ErrNoRows) {
+			return model.ErrUnknownCustomer
+		} else if err != nil {
+			return err
+		}
+		if !active {
+			return model.ErrCustomerInactive
+		}
+		if limit > 0 {
+			var bought int64
+			if err := tx.QueryRow(ctx, `SELECT COALESCE(sum(quantity), 0) FROM orders
+				WHERE customer_id = $1 AND disc_id = $2 AND status = 'confirmed'`, o.CustomerID, o.DiscID).Scan(&bought); err != nil {
+				return err
+			}
+			if bought+int64(o.Quantity) > int64(limit) {
+				return &model.LimitError{Limit: int64(limit), Left: max(int64(limit)-bought, 0)}
+			}
+		}
+		if stock < int64(o.Quantity) {
+			return &model.SoldOutError{Left: stock}
+		}
+		tag, err := tx.Exec(ctx, `UPDATE discs SET stock = stock - $2 WHERE id = $1 AND stock >= $2`, o.DiscID, o.Quantity)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return &model.SoldOutError{Left: stock}
+		}
+		o.UnitPriceCents, o.Status = price, model.StatusConfirmed
+		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer_id, disc_id, quantity, unit_price_cents, reserved_at, idempotency_key)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))`,
+			o.ID, o.CustomerID, o.DiscID, o.Quantity, price, o.ReservedAt, o.IdempotencyKey)
+		return err
+	})
+	if err != nil {
+		return model.Order{}, false, translate("orders.place_direct", err) // domain errors stay matchable
+	}
+	o.TotalCents, o.Persisted = o.UnitPriceCents*int64(o.Quantity), true
+	return o, replayed, nil
+}

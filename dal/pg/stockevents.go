@@ -1,0 +1,74 @@
+package pg
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/learecordshop/recordshop/biz/model"
+)
+
+// StockEvents is the repository of the stock_events outbox: changes of stock made in Postgres that Redis
+// has not applied yet.
+type StockEvents struct {
+	pool *pgxpool.Pool
+}
+
+// NewStockEvents returns the stock events repository on pool.
+func NewStockEvents(pool *pgxpool.Pool) *StockEvents { return &StockEvents{pool: pool} }
+
+// StockEvent is one unapplied change, with the disc as it is now (Redis takes its price, limit, sale start and
+// active flag from it) and, for a cancel, the customer whose units come back.
+type StockEvent struct {
+	DiscID     int64
+	Version    int64
+	Delta      int64
+	Reason     string
+	CustomerID int64 // cancels only
+	Disc       model.Disc
+}
+
+const selectUnapplied = `
+SELECT e.disc_id, e.version, e.delta, e.reason, COALESCE(o.customer_id, 0), d.*
+FROM stock_events e
+JOIN (SELECT ` + discColumns + ` FROM discs) d ON d.id = e.disc_id
+LEFT JOIN orders o ON o.id = e.order_id
+WHERE e.applied_at IS NULL AND ($1 = 0 OR e.disc_id = $1)
+ORDER BY e.disc_id, e.version
+LIMIT $2`
+
+// Unapplied returns up to limit unapplied events in (disc, version) order; discID 0 means every disc.
+func (r *StockEvents) Unapplied(ctx context.Context, discID int64, limit int) ([]StockEvent, error) {
+	rows, err := r.pool.Query(ctx, selectUnapplied, discID, limit)
+	if err != nil {
+		return nil, translate("stock_events.unapplied", err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StockEvent, error) {
+		var e StockEvent
+		var err error
+		e.Disc, err = scanDiscAfter(row, []any{&e.DiscID, &e.Version, &e.Delta, &e.Reason, &e.CustomerID})
+		return e, err
+	})
+	return events, translate("stock_events.unapplied", err)
+}
+
+// MarkApplied records that Redis has every event of the disc up to version.
+func (r *StockEvents) MarkApplied(ctx context.Context, discID, version int64) error {
+	_, err := r.pool.Exec(ctx, `UPDATE stock_events SET applied_at = now()
+		WHERE disc_id = $1 AND version <= $2 AND applied_at IS NULL`, discID, version)
+	return translate("stock_events.mark_applied", err)
+}
+
+// Bought returns the confirmed units of a disc per customer, as Postgres has them.
+func (r *StockEvents) Bought(ctx context.Context, discID int64) (map[int64]int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT customer_id, sum(quantity) FROM orders
+		WHERE disc_id = $1 AND status = 'confirmed' GROUP BY customer_id`, discID)
+	if err != nil {
+		return nil, translate("stock_events.bought", err)
+	}
+	out := map[int64]int64{}
+	var c, n int64
+	_, err = pgx.ForEachRow(rows, []any{&c, &n}, func() error { out[c] = n; return nil })
+	return out, translate("stock_events.bought", err)
+}

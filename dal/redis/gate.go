@@ -1,0 +1,299 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/scripts/lua"
+)
+
+// StreamGroup is the consumer group of the writers on every partition stream.
+const StreamGroup = "writers"
+
+// Gate is the Redis stock gate: the reservation script and the scripts that keep Redis in step with Postgres.
+type Gate struct {
+	rdb     goredis.UniversalClient
+	keys    Keys
+	reserve *goredis.Script
+	apply   *goredis.Script
+	load    *goredis.Script
+}
+
+// NewGate returns the gate over rdb with the given key layout.
+func NewGate(rdb goredis.UniversalClient, keys Keys) *Gate {
+	return &Gate{rdb: rdb, keys: keys,
+		reserve: goredis.NewScript(lua.Reserve), apply: goredis.NewScript(lua.Apply), load: goredis.NewScript(lua.Load)}
+}
+
+// Keys returns the key layout.
+func (g *Gate) Keys() Keys { return g.keys }
+
+// Client returns the Redis client.
+func (g *Gate) Client() goredis.UniversalClient { return g.rdb }
+
+// ReserveCode is what reserve.lua answered.
+type ReserveCode int
+
+// The codes of reserve.lua (see its header).
+const (
+	Reserved ReserveCode = iota + 1
+	Replayed
+	SoldOut
+	OverLimit
+	NotStarted
+	Inactive
+	NoDisc
+	KeyReused
+	Backlog
+)
+
+// Reservation is a reservation request.
+type Reservation struct {
+	Order       model.Order // ID, CustomerID, DiscID, Quantity, ReservedAt, IdempotencyKey
+	Fingerprint string      // "" when there is no Idempotency-Key
+	IdemTTL     time.Duration
+	MaxBacklog  int // per partition; 0 = unbounded
+}
+
+// ReserveResult is the script's answer: the order on Reserved and Replayed, a number for the refusals.
+type ReserveResult struct {
+	Code     ReserveCode
+	Order    model.Order
+	StreamID string
+	Value    int64 // units left, units the customer may still buy, sale start ms, or backlog
+}
+
+// Reserve runs reserve.lua: one Redis round trip (EVALSHA, or EVAL after a restart emptied the script cache).
+func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error) {
+	o := r.Order
+	p := g.keys.Partition(o.DiscID)
+	idemKey := ""
+	if r.Fingerprint != "" {
+		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)
+	} else {
+		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, "-") // never read or written without a fingerprint
+	}
+	keys := []string{g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey, g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p)}
+	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), r.Fingerprint,
+		int64(r.IdemTTL.Seconds()), r.MaxBacklog, o.IdempotencyKey}
+	vals, err := g.reserve.Run(ctx, g.rdb, keys, args...).Slice()
+	if err != nil {
+		return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
+	}
+	res := ReserveResult{Code: ReserveCode(vals[0].(int64))}
+	switch res.Code {
+	case Reserved, Replayed:
+		if res.Order, err = model.ParseRecord(vals[1].(string)); err != nil {
+			return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
+		}
+		if res.Code == Reserved {
+			res.StreamID = vals[2].(string)
+		}
+	case SoldOut, OverLimit, NotStarted, Backlog:
+		res.Value = vals[1].(int64)
+	}
+	return res, nil
+}
+
+// DiscState is what Redis holds of a disc, as Postgres last told it.
+type DiscState struct {
+	ID         int64
+	Version    int64
+	Avail      int64
+	PriceCents int64
+	Limit      int
+	StartsAt   time.Time
+	Active     bool
+}
+
+func (s DiscState) args() []any {
+	active := 0
+	if s.Active {
+		active = 1
+	}
+	return []any{s.PriceCents, s.Limit, s.StartsAt.UnixMilli(), active}
+}
+
+// ApplyCode is what apply.lua answered.
+type ApplyCode int
+
+// The codes of apply.lua (see its header).
+const (
+	Applied ApplyCode = iota + 1
+	Duplicate
+	Missing
+	Gap
+	Short
+)
+
+// Change is one stock event to apply: the disc as of its version, the delta, and for a cancel the customer
+// whose units come back.
+type Change struct {
+	Disc          DiscState // Version is the event's version
+	Delta         int64
+	CustomerID    int64 // 0 = none
+	CustomerDelta int64
+	Guard         bool // refuse to take avail below zero
+}
+
+// Apply runs apply.lua and returns its code and value.
+func (g *Gate) Apply(ctx context.Context, c Change) (ApplyCode, int64, error) {
+	customer := ""
+	if c.CustomerID != 0 {
+		customer = strconv.FormatInt(c.CustomerID, 10)
+	}
+	guard := "0"
+	if c.Guard {
+		guard = "1"
+	}
+	args := append([]any{c.Disc.Version, c.Delta}, c.Disc.args()...)
+	args = append(args, customer, c.CustomerDelta, guard)
+	vals, err := g.apply.Run(ctx, g.rdb, []string{g.keys.Disc(c.Disc.ID), g.keys.Bought(c.Disc.ID)}, args...).Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis.apply: %w", err)
+	}
+	var v int64
+	if len(vals) > 1 {
+		v = vals[1].(int64)
+	}
+	return ApplyCode(vals[0].(int64)), v, nil
+}
+
+// Load puts a disc Redis does not have into it, whole, with the units each customer bought. It reports false
+// when the disc was there already (nothing is written then: live stock is never overwritten).
+func (g *Gate) Load(ctx context.Context, s DiscState, bought map[int64]int64) (bool, error) {
+	args := append([]any{s.Version, s.Avail}, s.args()...)
+	for c, n := range bought {
+		args = append(args, c, n)
+	}
+	vals, err := g.load.Run(ctx, g.rdb, []string{g.keys.Disc(s.ID), g.keys.Bought(s.ID)}, args...).Slice()
+	if err != nil {
+		return false, fmt.Errorf("redis.load: %w", err)
+	}
+	return vals[0].(int64) == 1, nil
+}
+
+// Available returns the live sellable units of each disc that Redis holds (absent ones are left out), in one
+// round trip.
+func (g *Gate) Available(ctx context.Context, discIDs []int64) (map[int64]int64, error) {
+	cmds := make([]*goredis.StringCmd, len(discIDs))
+	_, err := g.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range discIDs {
+			cmds[i] = p.HGet(ctx, g.keys.Disc(id), "avail")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis.available: %w", err)
+	}
+	out := make(map[int64]int64, len(discIDs))
+	for i, cmd := range cmds {
+		if n, err := cmd.Int64(); err == nil {
+			out[discIDs[i]] = n
+		}
+	}
+	return out, nil
+}
+
+// PendingOrder finds a confirmed order that is not yet in Postgres. Its partition is unknown from the id, so
+// it asks every partition in one pipelined round trip.
+func (g *Gate) PendingOrder(ctx context.Context, id string) (model.Order, bool, error) {
+	cmds := make([]*goredis.StringCmd, g.keys.Partitions)
+	_, err := g.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = p.HGet(ctx, g.keys.Pending(i), id)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return model.Order{}, false, fmt.Errorf("redis.pending_order: %w", err)
+	}
+	for _, cmd := range cmds {
+		if rec, err := cmd.Result(); err == nil {
+			o, err := model.ParseRecord(rec)
+			return o, err == nil, err
+		}
+	}
+	return model.Order{}, false, nil
+}
+
+// SetInactive adds a customer to (or removes them from) every partition's inactive set, so the check stays
+// inside the atomic reservation whatever disc is bought.
+func (g *Gate) SetInactive(ctx context.Context, customerID int64, inactive bool) error {
+	_, err := g.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := 0; i < g.keys.Partitions; i++ {
+			if inactive {
+				p.SAdd(ctx, g.keys.Inactive(i), customerID)
+			} else {
+				p.SRem(ctx, g.keys.Inactive(i), customerID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis.set_inactive: %w", err)
+	}
+	return nil
+}
+
+// ErrPartitionMismatch refuses to start against a store made for another partition count.
+var ErrPartitionMismatch = errors.New("partition count differs from the one this deployment was made with")
+
+// ClaimPartitions records the partition count in Redis on first use and refuses a different one later.
+func (g *Gate) ClaimPartitions(ctx context.Context) error {
+	if err := g.rdb.HSetNX(ctx, g.keys.Meta(), "partitions", g.keys.Partitions).Err(); err != nil {
+		return fmt.Errorf("redis.claim_partitions: %w", err)
+	}
+	n, err := g.rdb.HGet(ctx, g.keys.Meta(), "partitions").Int()
+	if err != nil {
+		return fmt.Errorf("redis.claim_partitions: %w", err)
+	}
+	if n != g.keys.Partitions {
+		return fmt.Errorf("redis has %d partitions, configured %d: %w", n, g.keys.Partitions, ErrPartitionMismatch)
+	}
+	return nil
+}
+
+// PendingUnits returns the units of a disc that Redis confirmed and Postgres does not have yet, in all and
+// per customer.
+func (g *Gate) PendingUnits(ctx context.Context, discID int64) (int64, map[int64]int64, error) {
+	recs, err := g.rdb.HVals(ctx, g.keys.Pending(g.keys.Partition(discID))).Result()
+	if err != nil {
+		return 0, nil, fmt.Errorf("redis.pending_units: %w", err)
+	}
+	var total int64
+	byCustomer := map[int64]int64{}
+	for _, rec := range recs {
+		o, err := model.ParseRecord(rec)
+		if err != nil || o.DiscID != discID {
+			continue
+		}
+		total += int64(o.Quantity)
+		byCustomer[o.CustomerID] += int64(o.Quantity)
+	}
+	return total, byCustomer, nil
+}
+
+// HasSales reports whether any customer holds units of the disc in Redis (confirmed, pending or persisted,
+// not cancelled).
+func (g *Gate) HasSales(ctx context.Context, discID int64) (bool, error) {
+	n, err := g.rdb.HLen(ctx, g.keys.Bought(discID)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis.has_sales: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Forget removes a deleted disc from Redis.
+func (g *Gate) Forget(ctx context.Context, discID int64) error {
+	if err := g.rdb.Del(ctx, g.keys.Disc(discID), g.keys.Bought(discID)).Err(); err != nil {
+		return fmt.Errorf("redis.forget: %w", err)
+	}
+	return nil
+}

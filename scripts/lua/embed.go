@@ -1,0 +1,19 @@
+// Package lua embeds the Lua scripts of the order path (go:embed cannot reach them from dal/redis).
+package lua
+
+import _ "embed"
+
+// Reserve is reserve.lua: the atomic reservation of the order path.
+//
+//go:embed reserve.lua
+var Reserve string
+
+// Apply is apply.lua: a Postgres stock change applied once and in version order.
+//
+//go:embed apply.lua
+var Apply string
+
+// Load is load.lua: a disc put into Redis whole, never over live stock.
+//
+//go:embed load.lua
+var Load string
