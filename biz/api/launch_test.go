@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	mw "github.com/learecordshop/recordshop/biz/middleware"
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/service"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
 	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
@@ -440,5 +442,24 @@ func TestCancelReturnsUnitsOnce(t *testing.T) {
 				t.Fatalf("%d cancel stock events; want 1", events)
 			}
 		})
+	}
+}
+
+func TestPartitionCountMismatchIsRefused(t *testing.T) {
+	pool := testenv.PG(t)
+	rdb, prefix := testenv.Redis(t)
+	deps := api.Deps{PG: pool, Redis: rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+		Tokens: mw.NewTokens([]string{shopAdmin}, []string{shopStorefront}), Partitions: 4, Namespace: prefix}
+	if _, err := api.New(context.Background(), deps); err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	deps.Partitions, deps.Registry = 8, prometheus.NewRegistry()
+	if _, err := api.New(context.Background(), deps); !errors.Is(err, rsredis.ErrPartitionMismatch) {
+		t.Fatalf("start with 8 partitions after 4: err = %v; want ErrPartitionMismatch", err)
+	}
+	// Redis alone disagreeing (a fresh database, the same Redis) is refused too.
+	deps.PG, deps.Partitions, deps.Registry = testenv.PG(t), 8, prometheus.NewRegistry()
+	if _, err := api.New(context.Background(), deps); !errors.Is(err, rsredis.ErrPartitionMismatch) {
+		t.Fatalf("redis made with 4 partitions, started with 8: err = %v; want ErrPartitionMismatch", err)
 	}
 }
