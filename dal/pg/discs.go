@@ -25,7 +25,9 @@ const discColumns = `id, name, artist, release_year, style, price_cents, stock, 
     per_customer_limit, archived, created_at, updated_at`
 
 // scanDisc reads a row of leading columns (pointers in lead) followed by the disc columns and trailing ones.
-func scanDisc(row pgx.Row, trail ...any) (model.Disc, error) { return scanDiscAfter(row, nil, trail...) }
+func scanDisc(row pgx.Row, trail ...any) (model.Disc, error) {
+	return scanDiscAfter(row, nil, trail...)
+}
 
 func scanDiscAfter(row pgx.Row, lead []any, trail ...any) (model.Disc, error) {
 	var d model.Disc
