@@ -97,7 +97,11 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		catalog = service.NewCatalog(discs, a.relay, gate, d.Log)
 		people = service.NewCustomers(customers, gate)
 		a.Orders = service.NewOrders(orders, customers, gate, a.relay, d.Orders, d.Now)
-		a.writer = service.NewWriter(gate, orders, d.Writer, d.Log)
+		wm, err := service.NewWriterMetrics(d.Registry)
+		if err != nil {
+			return nil, err
+		}
+		a.writer = service.NewWriter(gate, orders, d.Writer, wm, d.Log)
 	case ModePostgres:
 		catalog = service.NewCatalog(discs, nil, nil, d.Log)
 		people = service.NewCustomers(customers, nil)
@@ -162,6 +166,12 @@ func withDefaults(d Deps) Deps {
 	if d.Writer.BatchWait == 0 {
 		d.Writer.BatchWait = 50 * time.Millisecond
 	}
+	if d.Writer.ClaimIdle == 0 {
+		d.Writer.ClaimIdle = 30 * time.Second
+	}
+	if d.Writer.MaxDeliveries == 0 {
+		d.Writer.MaxDeliveries = 5
+	}
 	return d
 }
 
@@ -196,4 +206,18 @@ func (a *API) RunBackground(ctx context.Context, withWriter bool) error {
 		return werr
 	}
 	return nil
+}
+
+// NewWriter builds a writer alone (`recordshop writer`), after the same partition check as the API.
+func NewWriter(ctx context.Context, d Deps) (*service.Writer, error) {
+	d = withDefaults(d)
+	gate := rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions})
+	if err := claimPartitions(ctx, d, gate); err != nil {
+		return nil, err
+	}
+	wm, err := service.NewWriterMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return service.NewWriter(gate, pg.NewOrders(d.PG), d.Writer, wm, d.Log), nil
 }

@@ -5,6 +5,8 @@ package router
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/common/adaptor"
@@ -74,15 +76,42 @@ func Register(engine *route.Engine, d Deps) error {
 	}
 	engine.Use(mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log))
 	serveMetrics := adaptor.HertzHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	for _, r := range Routes(d.Handler, serveMetrics) {
+	routes := Routes(d.Handler, serveMetrics)
+	for _, r := range routes {
 		engine.Handle(r.Method, r.Path, mw.Require(d.Tokens, r.Role), r.Handler)
 	}
 	engine.NoRoute(func(_ context.Context, c *app.RequestContext) {
 		problem.Write(c, problem.New(http.StatusNotFound, "not-found", "Not found", "No such endpoint."))
 	})
 	engine.NoMethod(func(_ context.Context, c *app.RequestContext) {
+		// RFC 9110 asks a 405 to list the methods the resource does take.
+		c.Header("Allow", strings.Join(allowed(routes, string(c.Request.URI().Path())), ", "))
 		problem.Write(c, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
 			"This endpoint does not take that method."))
 	})
 	return nil
+}
+
+// allowed lists, sorted, the methods of the routes whose pattern matches path (":param" matches one segment).
+func allowed(routes []Route, path string) []string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var methods []string
+	for _, r := range routes {
+		pattern := strings.Split(strings.Trim(r.Path, "/"), "/")
+		if len(pattern) != len(segs) {
+			continue
+		}
+		match := true
+		for i, p := range pattern {
+			if p != segs[i] && !(strings.HasPrefix(p, ":") && segs[i] != "") {
+				match = false
+				break
+			}
+		}
+		if match && !slices.Contains(methods, r.Method) {
+			methods = append(methods, r.Method)
+		}
+	}
+	slices.Sort(methods)
+	return methods
 }

@@ -8,10 +8,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
@@ -22,164 +24,332 @@ type BatchStore interface {
 
 // WriterConfig tunes the writer.
 type WriterConfig struct {
-	Consumer  string        // this writer's name in the consumer group; unique per process
-	BatchSize int           // most entries per Postgres transaction
-	BatchWait time.Duration // longest wait for a batch to fill
+	Consumer      string        // this writer's name in the consumer group; unique per process
+	BatchSize     int           // most entries per Postgres transaction
+	BatchWait     time.Duration // longest wait for a batch to fill
+	ClaimIdle     time.Duration // entries another consumer left unacknowledged this long are taken over
+	MaxDeliveries int           // an entry Postgres refused this many times goes to the dead letters
+
+	// AfterCommit, when set, runs after a batch committed and before it is acknowledged. Fault tests use it
+	// to crash in exactly that window: an error stops the partition without acknowledging.
+	AfterCommit func(partition int, entryIDs []string) error
 }
 
 // Writer moves confirmed orders from the Redis partition streams to Postgres in batches. Each batch is one
 // transaction that inserts only orders not there yet and takes only their units from the discs; the entries
 // are acknowledged and their pending records dropped after it commits. A crash anywhere in between makes the
-// entries come again, and the second time they change nothing: the effect is exactly once.
+// entries come again (to this writer after a restart, or to another one after ClaimIdle), and the second time
+// they change nothing: the effect is exactly once.
 type Writer struct {
-	gate  *rsredis.Gate
-	store BatchStore
-	cfg   WriterConfig
-	log   *zap.Logger
+	gate    *rsredis.Gate
+	store   BatchStore
+	cfg     WriterConfig
+	log     *zap.Logger
+	metrics *WriterMetrics
+	outage  outage
 }
 
-// NewWriter returns a writer.
-func NewWriter(gate *rsredis.Gate, store BatchStore, cfg WriterConfig, log *zap.Logger) *Writer {
-	return &Writer{gate: gate, store: store, cfg: cfg, log: log}
+// NewWriter returns a writer; metrics may be nil.
+func NewWriter(gate *rsredis.Gate, store BatchStore, cfg WriterConfig, metrics *WriterMetrics, log *zap.Logger) *Writer {
+	if metrics == nil {
+		metrics = newWriterMetrics()
+	}
+	return &Writer{gate: gate, store: store, cfg: cfg, log: log, metrics: metrics, outage: outage{log: log}}
 }
 
 // Run drains every partition until ctx ends; a batch already read is still written (bounded by a deadline).
 func (w *Writer) Run(ctx context.Context) error {
-	keys := w.gate.Keys()
+	parts := w.gate.Keys().Partitions
 	var wg sync.WaitGroup
-	errs := make(chan error, keys.Partitions)
-	for p := 0; p < keys.Partitions; p++ {
+	errs := make([]error, parts)
+	for p := 0; p < parts; p++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.partition(ctx, p); err != nil {
-				errs <- err
-			}
+			errs[p] = w.partition(ctx, p)
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	return errors.Join(drain(errs)...)
+	return errors.Join(errs...)
 }
 
-func drain(errs <-chan error) []error {
-	var out []error
-	for err := range errs {
-		out = append(out, err)
-	}
-	return out
-}
-
+// partition reads one stream: first what this consumer read before a restart and did not acknowledge, then
+// new entries, and every ClaimIdle what other consumers abandoned.
 func (w *Writer) partition(ctx context.Context, p int) error {
 	rdb, keys := w.gate.Client(), w.gate.Keys()
 	stream := keys.Stream(p)
-	if err := rdb.XGroupCreateMkStream(ctx, stream, rsredis.StreamGroup, "0").Err(); err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+	for {
+		err := rdb.XGroupCreateMkStream(ctx, stream, rsredis.StreamGroup, "0").Err()
+		if err == nil || strings.Contains(err.Error(), "BUSYGROUP") {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("writer: create group on %s: %w", stream, err)
+		w.outage.failed(ctx, "writer cannot reach redis", err)
 	}
-	// First what this consumer read and did not acknowledge before a restart, then new entries.
 	start := "0"
-	backoff := newBackoff()
+	nextClaim := time.Now().Add(w.cfg.ClaimIdle)
+	failures := map[string]int{} // entry id -> deliveries Postgres refused
 	for ctx.Err() == nil {
-		res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer,
-			Streams: []string{stream, start}, Count: int64(w.cfg.BatchSize), Block: w.cfg.BatchWait}).Result()
-		if errors.Is(err, goredis.Nil) {
-			continue
+		var entries []goredis.XMessage
+		var err error
+		if time.Now().After(nextClaim) {
+			entries, err = w.claim(ctx, p)
+			nextClaim = time.Now().Add(w.cfg.ClaimIdle / 2)
+		} else {
+			entries, err = w.read(ctx, stream, start)
+			if err == nil && start == "0" && len(entries) == 0 {
+				start = ">" // our own history is done
+				continue
+			}
 		}
+		w.metrics.backlog.WithLabelValues(fmt.Sprint(p)).Set(float64(w.backlogOf(ctx, p)))
 		if err != nil {
 			if ctx.Err() == nil {
-				backoff.wait(ctx, w.log, "writer cannot read its stream", err)
+				w.outage.failed(ctx, "writer cannot read its stream", err)
 			}
 			continue
 		}
-		entries := res[0].Messages
-		if start == "0" && len(entries) == 0 {
-			start = ">"
+		if len(entries) == 0 {
 			continue
 		}
-		if err := w.flush(ctx, p, entries); err != nil {
-			backoff.wait(ctx, w.log, "writer cannot flush to postgres", err)
+		retry, err := w.flush(ctx, p, entries, failures)
+		if err != nil {
+			if errors.Is(err, errInjectedCrash) {
+				return err
+			}
+			w.outage.failed(ctx, "writer cannot flush to postgres", err)
+			start = "0" // re-read what is still pending
 			continue
 		}
-		backoff.reset(w.log)
+		w.outage.recovered()
+		if retry {
+			start = "0" // an entry Postgres refused waits in our history for its next try
+		}
 	}
 	return nil
 }
 
-// flush writes one batch and then acknowledges it. The write gets its own deadline rather than ctx, so a
-// shutdown still lands what was read.
-func (w *Writer) flush(ctx context.Context, p int, entries []goredis.XMessage) error {
-	keys := w.gate.Keys()
-	orders := make([]model.Order, 0, len(entries))
-	ids := make([]string, 0, len(entries))
-	orderIDs := make([]string, 0, len(entries))
+func (w *Writer) read(ctx context.Context, stream, start string) ([]goredis.XMessage, error) {
+	res, err := w.gate.Client().XReadGroup(ctx, &goredis.XReadGroupArgs{Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer,
+		Streams: []string{stream, start}, Count: int64(w.cfg.BatchSize), Block: w.cfg.BatchWait}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Messages, nil
+}
+
+// claim takes over entries that another consumer read and left unacknowledged for ClaimIdle (it died).
+func (w *Writer) claim(ctx context.Context, p int) ([]goredis.XMessage, error) {
+	msgs, _, err := w.gate.Client().XAutoClaim(ctx, &goredis.XAutoClaimArgs{Stream: w.gate.Keys().Stream(p),
+		Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer, MinIdle: w.cfg.ClaimIdle, Start: "0-0",
+		Count: int64(w.cfg.BatchSize)}).Result()
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) > 0 {
+		w.metrics.claims.Add(float64(len(msgs)))
+		w.log.Info("claimed abandoned order entries", zap.Int("partition", p), zap.Int("entries", len(msgs)))
+	}
+	return msgs, nil
+}
+
+func (w *Writer) backlogOf(ctx context.Context, p int) int64 {
+	n, _ := w.gate.Client().HLen(ctx, w.gate.Keys().Pending(p)).Result()
+	return n
+}
+
+var errInjectedCrash = errors.New("writer: crash injected by AfterCommit")
+
+// flush writes one batch and acknowledges it. A batch Postgres refuses as data is written entry by entry so
+// one poison entry cannot hold back the partition; an entry refused MaxDeliveries times is dead-lettered.
+// The writes get their own deadline rather than ctx, so a shutdown still lands what was read. retry reports
+// an entry left unacknowledged for another try.
+func (w *Writer) flush(ctx context.Context, p int, entries []goredis.XMessage, failures map[string]int) (retry bool, err error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	var batch []entry
 	for _, e := range entries {
 		rec, _ := e.Values["o"].(string)
 		o, err := model.ParseRecord(rec)
 		if err != nil {
-			w.log.Error("unreadable order entry moved to dead letters", zap.String("stream", keys.Stream(p)), zap.String("entry", e.ID), zap.Error(err))
-			if err := w.deadLetter(ctx, p, e); err != nil {
-				return err
+			if err := w.deadLetter(wctx, p, e, "", err); err != nil {
+				return false, err
 			}
 			continue
 		}
 		o.StreamPartition, o.StreamID = p, e.ID
-		orders = append(orders, o)
-		ids = append(ids, e.ID)
-		orderIDs = append(orderIDs, o.ID.String())
+		batch = append(batch, entry{msg: e, order: o})
 	}
-	if len(orders) == 0 {
-		return nil
+	if len(batch) == 0 {
+		return false, nil
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := w.store.InsertBatch(wctx, orders); err != nil {
+	err = w.commit(wctx, p, batch)
+	if err == nil || !pg.IsDataError(err) {
+		return false, err
+	}
+	// Some entry is poison: find it by writing one at a time.
+	for _, e := range batch {
+		err := w.commit(wctx, p, []entry{e})
+		if err == nil {
+			continue
+		}
+		if !pg.IsDataError(err) {
+			return false, err
+		}
+		failures[e.msg.ID]++
+		if failures[e.msg.ID] < max(w.cfg.MaxDeliveries, 1) {
+			w.log.Warn("postgres refused an order entry; will retry", zap.Int("partition", p), zap.String("entry", e.msg.ID), zap.Error(err))
+			retry = true
+			continue
+		}
+		delete(failures, e.msg.ID)
+		if err := w.deadLetter(wctx, p, e.msg, e.order.ID.String(), err); err != nil {
+			return false, err
+		}
+	}
+	return retry, nil
+}
+
+type entry struct {
+	msg   goredis.XMessage
+	order model.Order
+}
+
+// commit inserts entries in one transaction, then acknowledges them and drops their pending records.
+func (w *Writer) commit(ctx context.Context, p int, batch []entry) error {
+	start := time.Now()
+	orders := make([]model.Order, len(batch))
+	ids := make([]string, len(batch))
+	orderIDs := make([]string, len(batch))
+	for i, e := range batch {
+		orders[i], ids[i], orderIDs[i] = e.order, e.msg.ID, e.order.ID.String()
+	}
+	inserted, err := w.store.InsertBatch(ctx, orders)
+	if err != nil {
 		return err
 	}
-	rdb := w.gate.Client()
-	_, err := rdb.TxPipelined(wctx, func(pipe goredis.Pipeliner) error {
-		pipe.XAck(wctx, keys.Stream(p), rsredis.StreamGroup, ids...)
-		pipe.HDel(wctx, keys.Pending(p), orderIDs...)
-		return nil
-	})
-	return err
-}
-
-func (w *Writer) deadLetter(ctx context.Context, p int, e goredis.XMessage) error {
-	keys, rdb := w.gate.Keys(), w.gate.Client()
-	_, err := rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
-		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: keys.DeadLetters(p), Values: map[string]any{"entry": e.ID, "o": fmt.Sprint(e.Values["o"])}})
-		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, e.ID)
-		return nil
-	})
-	return err
-}
-
-// backoff waits longer after each failure (up to 5 s) and logs once per outage, not once per attempt.
-type backoff struct {
-	delay   time.Duration
-	failing bool
-}
-
-func newBackoff() *backoff { return &backoff{delay: 50 * time.Millisecond} }
-
-func (b *backoff) wait(ctx context.Context, log *zap.Logger, msg string, err error) {
-	if !b.failing {
-		b.failing = true
-		log.Error(msg+"; retrying with backoff", zap.Error(err))
+	committed := time.Now()
+	if w.cfg.AfterCommit != nil {
+		if err := w.cfg.AfterCommit(p, ids); err != nil {
+			return fmt.Errorf("%w: %v", errInjectedCrash, err)
+		}
 	}
+	keys := w.gate.Keys()
+	if _, err := w.gate.Client().TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, ids...)
+		pipe.HDel(ctx, keys.Pending(p), orderIDs...)
+		return nil
+	}); err != nil {
+		return err
+	}
+	w.metrics.flushed.Add(float64(inserted))
+	w.metrics.batchSize.Observe(float64(len(batch)))
+	w.metrics.flushLatency.Observe(committed.Sub(start).Seconds())
+	for _, o := range orders {
+		w.metrics.lag.Observe(committed.Sub(o.ReservedAt).Seconds())
+	}
+	return nil
+}
+
+// deadLetter moves an entry Postgres can never take to the partition's dead-letter stream, acknowledges it
+// and drops its pending record, so the partition keeps flowing. reconcile reports every dead letter.
+func (w *Writer) deadLetter(ctx context.Context, p int, e goredis.XMessage, orderID string, cause error) error {
+	keys := w.gate.Keys()
+	_, err := w.gate.Client().TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: keys.DeadLetters(p), Values: map[string]any{
+			"entry": e.ID, "o": fmt.Sprint(e.Values["o"]), "error": cause.Error()}})
+		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, e.ID)
+		if orderID != "" {
+			pipe.HDel(ctx, keys.Pending(p), orderID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.metrics.deadLetters.Inc()
+	w.log.Error("order entry moved to the dead letters", zap.Int("partition", p), zap.String("entry", e.ID),
+		zap.String("order", orderID), zap.Error(cause))
+	return nil
+}
+
+// outage logs once when the writer starts failing and once when it recovers, whatever the number of
+// partitions and attempts, and makes each failing partition back off (50 ms doubling to 5 s).
+type outage struct {
+	log     *zap.Logger
+	mu      sync.Mutex
+	failing bool
+	since   time.Time
+	delay   time.Duration
+}
+
+func (o *outage) failed(ctx context.Context, msg string, err error) {
+	o.mu.Lock()
+	if !o.failing {
+		o.failing, o.since, o.delay = true, time.Now(), 50*time.Millisecond
+		o.log.Error(msg+"; retrying with backoff", zap.Error(err))
+	} else {
+		o.delay = min(o.delay*2, 5*time.Second)
+	}
+	delay := o.delay
+	o.mu.Unlock()
 	select {
 	case <-ctx.Done():
-	case <-time.After(b.delay):
+	case <-time.After(delay):
 	}
-	b.delay = min(b.delay*2, 5*time.Second)
 }
 
-func (b *backoff) reset(log *zap.Logger) {
-	if b.failing {
-		log.Info("writer recovered")
+func (o *outage) recovered() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.failing {
+		o.failing = false
+		o.log.Info("writer recovered", zap.Duration("outage", time.Since(o.since)))
 	}
-	b.failing, b.delay = false, 50*time.Millisecond
+}
+
+// WriterMetrics are the writer's Prometheus metrics.
+type WriterMetrics struct {
+	flushed      prometheus.Counter
+	batchSize    prometheus.Histogram
+	flushLatency prometheus.Histogram
+	lag          prometheus.Histogram
+	backlog      *prometheus.GaugeVec
+	deadLetters  prometheus.Counter
+	claims       prometheus.Counter
+}
+
+func newWriterMetrics() *WriterMetrics {
+	return &WriterMetrics{
+		flushed: prometheus.NewCounter(prometheus.CounterOpts{Name: "recordshop_writer_orders_flushed_total",
+			Help: "Orders the writer inserted into Postgres (redeliveries that changed nothing are not counted)."}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recordshop_writer_batch_size",
+			Help: "Entries per Postgres transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
+		flushLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recordshop_writer_flush_seconds",
+			Help: "Time of one batch transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recordshop_writer_lag_seconds",
+			Help: "From reservation in Redis to commit in Postgres, per order.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recordshop_writer_backlog",
+			Help: "Confirmed orders not yet in Postgres, per partition."}, []string{"partition"}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "recordshop_writer_dead_letters_total",
+			Help: "Order entries moved to a dead-letter stream."}),
+		claims: prometheus.NewCounter(prometheus.CounterOpts{Name: "recordshop_writer_claims_total",
+			Help: "Order entries taken over from a consumer that stopped acknowledging."}),
+	}
+}
+
+// NewWriterMetrics registers the writer's metrics on reg.
+func NewWriterMetrics(reg prometheus.Registerer) (*WriterMetrics, error) {
+	m := newWriterMetrics()
+	for _, c := range []prometheus.Collector{m.flushed, m.batchSize, m.flushLatency, m.lag, m.backlog, m.deadLetters, m.claims} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }

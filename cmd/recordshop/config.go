@@ -2,8 +2,17 @@ package main
 
 import (
 	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
 	"flag"
 	"fmt"
+	"github.com/learecordshop/recordshop/biz/api"
+	mw "github.com/learecordshop/recordshop/biz/middleware"
+	"github.com/learecordshop/recordshop/biz/service"
 	"net"
 	"net/url"
 	"strconv"
@@ -24,13 +33,18 @@ type config struct {
 	Partitions       int
 	LogLevel         string
 	ReserveMode      string
+	MaxBacklog       int
+	WriterBatch      int
+	WriterWait       time.Duration
+	ClaimIdle        time.Duration
 	NoMigrate        bool // serve only
 	NoWriter         bool // serve only
 	SeedDiscs        int  // seed only
 }
 
 func defaultConfig() config {
-	return config{HTTPAddr: ":8080", Partitions: 16, LogLevel: "info", ReserveMode: "redis"}
+	return config{HTTPAddr: ":8080", Partitions: 16, LogLevel: "info", ReserveMode: "redis",
+		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 50 * time.Millisecond, ClaimIdle: 30 * time.Second}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
@@ -54,13 +68,29 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	if v := getenv("RS_STOREFRONT_TOKENS"); v != "" {
 		c.StorefrontTokens = splitList(v)
 	}
-	if v := getenv("RS_PARTITIONS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("RS_PARTITIONS=%q is not a whole number", v))
+	num := func(dst *int, key string) {
+		if v := getenv(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a whole number", key, v))
+			}
+			*dst = n
 		}
-		c.Partitions = n
 	}
+	dur := func(dst *time.Duration, key string) {
+		if v := getenv(key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a duration like 50ms or 30s", key, v))
+			}
+			*dst = d
+		}
+	}
+	num(&c.Partitions, "RS_PARTITIONS")
+	num(&c.MaxBacklog, "RS_MAX_BACKLOG")
+	num(&c.WriterBatch, "RS_WRITER_BATCH")
+	dur(&c.WriterWait, "RS_WRITER_WAIT")
+	dur(&c.ClaimIdle, "RS_WRITER_CLAIM_IDLE")
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.PGURL, "pg-url", c.PGURL, "Postgres URL (RS_PG_URL)")
@@ -77,6 +107,10 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "Redis partitions, fixed per deployment (RS_PARTITIONS)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (RS_LOG_LEVEL)")
 	fs.StringVar(&c.ReserveMode, "reserve-mode", c.ReserveMode, "redis or postgres (RS_RESERVE_MODE)")
+	fs.IntVar(&c.MaxBacklog, "max-backlog", c.MaxBacklog, "confirmed orders per partition waiting for Postgres before orders get 503; 0 = no bound (RS_MAX_BACKLOG)")
+	fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "most orders per writer transaction (RS_WRITER_BATCH)")
+	fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "longest wait for a writer batch to fill (RS_WRITER_WAIT)")
+	fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
 	switch name {
 	case "serve":
 		fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
@@ -132,6 +166,15 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 			}
 		}
 	}
+	if c.MaxBacklog < 0 {
+		errs = append(errs, fmt.Errorf("RS_MAX_BACKLOG=%d must be 0 (no bound) or more", c.MaxBacklog))
+	}
+	if c.WriterBatch < 1 || c.WriterBatch > 10_000 {
+		errs = append(errs, fmt.Errorf("RS_WRITER_BATCH=%d must be between 1 and 10000", c.WriterBatch))
+	}
+	if c.WriterWait < time.Millisecond || c.ClaimIdle < time.Second {
+		errs = append(errs, errors.New("RS_WRITER_WAIT must be at least 1ms and RS_WRITER_CLAIM_IDLE at least 1s"))
+	}
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, fmt.Errorf("RS_PARTITIONS=%d must be between 1 and 1024", c.Partitions))
 	}
@@ -155,6 +198,22 @@ func (c config) fields() []zap.Field {
 		zap.Int("partitions", c.Partitions),
 		zap.String("log_level", c.LogLevel),
 		zap.String("reserve_mode", c.ReserveMode),
+		zap.Int("max_backlog", c.MaxBacklog),
+		zap.Int("writer_batch", c.WriterBatch),
+		zap.Duration("writer_wait", c.WriterWait),
+		zap.Duration("writer_claim_idle", c.ClaimIdle),
+	}
+}
+
+// deps turns the config into the API's dependencies.
+func (c config) deps(pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, reg *prometheus.Registry) api.Deps {
+	return api.Deps{
+		PG: pool, Redis: rdb, Log: log, Registry: reg, Now: time.Now,
+		Tokens:     mw.NewTokens(c.AdminTokens, c.StorefrontTokens),
+		Mode:       c.ReserveMode,
+		Partitions: c.Partitions,
+		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog},
+		Writer:     service.WriterConfig{BatchSize: c.WriterBatch, BatchWait: c.WriterWait, ClaimIdle: c.ClaimIdle},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
@@ -23,6 +24,10 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		"RS_PARTITIONS":        "32",
 		"RS_LOG_LEVEL":         "debug",
 		"RS_RESERVE_MODE":      "postgres",
+		"RS_MAX_BACKLOG":       "1000",
+		"RS_WRITER_BATCH":      "200",
+		"RS_WRITER_WAIT":       "20ms",
+		"RS_WRITER_CLAIM_IDLE": "5s",
 	})
 	cfg, fs, err := parseConfig("serve", getenv)
 	if err != nil {
@@ -35,6 +40,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		PGURL: "postgres://app:s3cret@db:5432/shop", RedisURL: "redis://cache:6379/0", HTTPAddr: "127.0.0.1:7000",
 		AdminTokens: []string{"admin-token-aaaaaaaa", "admin-token-bbbbbbbb"}, StorefrontTokens: []string{"store-token-aaaaaaaa"},
 		Partitions: 8, LogLevel: "debug", ReserveMode: "postgres", NoMigrate: true,
+		MaxBacklog: 1000, WriterBatch: 200, WriterWait: 20 * time.Millisecond, ClaimIdle: 5 * time.Second,
 	}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Fatalf("config (-want +got):\n%s", diff)
@@ -55,9 +61,9 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := config{PGURL: "postgres://localhost/x", RedisURL: "redis://localhost:6379/0", HTTPAddr: ":8080",
-		AdminTokens: []string{"0123456789abcdef"}, StorefrontTokens: []string{"fedcba9876543210"},
-		Partitions: 16, LogLevel: "info", ReserveMode: "redis"}
+	good := defaultConfig()
+	good.PGURL, good.RedisURL = "postgres://localhost/x", "redis://localhost:6379/0"
+	good.AdminTokens, good.StorefrontTokens = []string{"0123456789abcdef"}, []string{"fedcba9876543210"}
 	tests := []struct {
 		name   string
 		mutate func(*config)
@@ -73,6 +79,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero partitions", func(c *config) { c.Partitions = 0 }, "RS_PARTITIONS"},
 		{"bad log level", func(c *config) { c.LogLevel = "loud" }, "RS_LOG_LEVEL"},
 		{"bad reserve mode", func(c *config) { c.ReserveMode = "memory" }, "RS_RESERVE_MODE"},
+		{"negative backlog bound", func(c *config) { c.MaxBacklog = -1 }, "RS_MAX_BACKLOG"},
+		{"zero writer batch", func(c *config) { c.WriterBatch = 0 }, "RS_WRITER_BATCH"},
+		{"claim idle too short", func(c *config) { c.ClaimIdle = time.Millisecond }, "RS_WRITER_CLAIM_IDLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,8 +96,10 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := parseConfig("serve", env(map[string]string{"RS_PARTITIONS": "many"})); err == nil {
-		t.Fatal("RS_PARTITIONS=many was accepted")
+	for k, v := range map[string]string{"RS_PARTITIONS": "many", "RS_MAX_BACKLOG": "lots", "RS_WRITER_WAIT": "soon"} {
+		if _, _, err := parseConfig("serve", env(map[string]string{k: v})); err == nil {
+			t.Fatalf("%s=%s was accepted", k, v)
+		}
 	}
 }
 

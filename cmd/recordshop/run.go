@@ -20,6 +20,7 @@ Commands:
   serve     run the HTTP API against existing Postgres and Redis (RS_PG_URL, RS_REDIS_URL)
   migrate   apply the database migrations
   seed      load the demo catalog and customers (--discs N adds N generated discs)
+  writer    move confirmed orders from Redis to Postgres (beside serve --no-writer, or more of them)
   dev       everything on a throwaway local Postgres and Redis, migrated and seeded
 
 Run 'recordshop <command> -h' for the flags of a command. Every flag has an RS_* environment variable.
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"migrate": runMigrate,
 		"seed":    runSeed,
 		"dev":     runDev,
+		"writer":  runWriter,
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)

@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/api"
-	mw "github.com/learecordshop/recordshop/biz/middleware"
 	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
@@ -77,16 +76,7 @@ func serveHTTP(ctx context.Context, cfg config, pool *pgxpool.Pool, rdb *goredis
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	shop, err := api.New(ctx, api.Deps{
-		PG:         pool,
-		Redis:      rdb,
-		Tokens:     mw.NewTokens(cfg.AdminTokens, cfg.StorefrontTokens),
-		Log:        log,
-		Registry:   reg,
-		Now:        time.Now,
-		Mode:       cfg.ReserveMode,
-		Partitions: cfg.Partitions,
-	}, server.WithListener(ln), server.WithExitWaitTime(shutdownGrace))
+	shop, err := api.New(ctx, cfg.deps(pool, rdb, log, reg), server.WithListener(ln), server.WithExitWaitTime(shutdownGrace))
 	if err != nil {
 		_ = ln.Close()
 		return err

@@ -3,6 +3,7 @@ package pg
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,4 +29,15 @@ func translate(op string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// IsDataError reports whether err is Postgres refusing the data itself (a data exception or an integrity
+// violation: SQLSTATE classes 22 and 23) rather than failing to run it. Retrying such a write cannot succeed.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
+	}
+	var conflict *model.ConflictError
+	return errors.As(err, &conflict) || errors.Is(err, model.ErrConstraint)
 }

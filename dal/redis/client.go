@@ -7,17 +7,30 @@ import (
 	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// Connect opens a client to url (redis://host:port/db) and checks that the server answers.
-func Connect(ctx context.Context, url string) (*goredis.Client, error) {
+// Options parses url (redis://host:port/db) into client options with recordshop's defaults.
+func Options(url string) (*goredis.Options, error) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis.connect: parse url: %w", err)
+		return nil, fmt.Errorf("redis: parse url: %w", err)
 	}
 	if opts.PoolSize == 0 {
 		// The writer keeps one blocking read per partition; the order path needs room beside them.
 		opts.PoolSize = 128
+	}
+	// Maintenance notifications are a managed-cloud feature; on a plain server the client only logs that it
+	// could not enable them.
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return opts, nil
+}
+
+// Connect opens a client to url and checks that the server answers.
+func Connect(ctx context.Context, url string) (*goredis.Client, error) {
+	opts, err := Options(url)
+	if err != nil {
+		return nil, err
 	}
 	client := goredis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/learecordshop/recordshop/dal/devstack"
 	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
 const (
@@ -348,7 +349,7 @@ func deletePrefix(ctx context.Context, client *redis.Client, prefix string) erro
 }
 
 func newRedisClient(redisURL string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(redisURL)
+	opts, err := rsredis.Options(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url %s: %w", redact(redisURL), err)
 	}
