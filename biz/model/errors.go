@@ -111,6 +111,10 @@ type NotPersistedError struct{ RetryAfter time.Duration }
 
 func (e *NotPersistedError) Error() string { return "order not yet persisted" }
 
+// ErrUnavailable marks a store that cannot be reached right now (a restart, a network cut): the request may
+// succeed if repeated shortly, so it is a 503 with Retry-After, not a 500.
+var ErrUnavailable = errors.New("store unavailable")
+
 // Order path errors without data.
 var (
 	ErrCustomerInactive = errors.New("customer is deactivated")

@@ -140,6 +140,10 @@ func From(err error) *Problem {
 		return New(http.StatusConflict, "disc-archived", "Disc archived", "The disc is archived and can no longer change.")
 	case errors.Is(err, model.ErrConstraint):
 		return New(http.StatusUnprocessableEntity, "validation", "The request body is not valid", "A value is out of its allowed range.")
+	case errors.Is(err, model.ErrUnavailable):
+		q := New(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", "A store is restarting or unreachable; retry shortly.")
+		q.RetryAfter = time.Second
+		return q
 	case errors.Is(err, context.Canceled):
 		// The client went away; 499 is what proxies log for that, and nobody reads the body.
 		return New(499, "client-closed", "Client closed the request", "")

@@ -3,6 +3,8 @@ package pg
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +20,9 @@ func translate(op string, err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, model.ErrNotFound)
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%s: %w: %w", op, model.ErrUnavailable, err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -40,4 +45,18 @@ func IsDataError(err error) bool {
 	}
 	var conflict *model.ConflictError
 	return errors.As(err, &conflict) || errors.Is(err, model.ErrConstraint)
+}
+
+// unreachable reports whether err says Postgres could not be reached or went away mid-request, as opposed to
+// refusing the request.
+func unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-03: shutting down or starting up.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
 }

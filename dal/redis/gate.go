@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -12,6 +13,16 @@ import (
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/scripts/lua"
 )
+
+// wrap names the operation and marks transport failures (as opposed to replies of the server) as
+// model.ErrUnavailable.
+func wrap(op string, err error) error {
+	var reply goredis.Error
+	if errors.As(err, &reply) && !strings.HasPrefix(err.Error(), "LOADING") {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, model.ErrUnavailable, err)
+}
 
 // StreamGroup is the consumer group of the writers on every partition stream.
 const StreamGroup = "writers"
@@ -84,7 +95,7 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 		int64(r.IdemTTL.Seconds()), r.MaxBacklog, o.IdempotencyKey}
 	vals, err := g.reserve.Run(ctx, g.rdb, keys, args...).Slice()
 	if err != nil {
-		return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
+		return ReserveResult{}, wrap("redis.reserve", err)
 	}
 	res := ReserveResult{Code: ReserveCode(vals[0].(int64))}
 	switch res.Code {
@@ -156,7 +167,7 @@ func (g *Gate) Apply(ctx context.Context, c Change) (ApplyCode, int64, error) {
 	args = append(args, customer, c.CustomerDelta, guard)
 	vals, err := g.apply.Run(ctx, g.rdb, []string{g.keys.Disc(c.Disc.ID), g.keys.Bought(c.Disc.ID)}, args...).Slice()
 	if err != nil {
-		return 0, 0, fmt.Errorf("redis.apply: %w", err)
+		return 0, 0, wrap("redis.apply", err)
 	}
 	var v int64
 	if len(vals) > 1 {
@@ -174,7 +185,7 @@ func (g *Gate) Load(ctx context.Context, s DiscState, bought map[int64]int64) (b
 	}
 	vals, err := g.load.Run(ctx, g.rdb, []string{g.keys.Disc(s.ID), g.keys.Bought(s.ID)}, args...).Slice()
 	if err != nil {
-		return false, fmt.Errorf("redis.load: %w", err)
+		return false, wrap("redis.load", err)
 	}
 	return vals[0].(int64) == 1, nil
 }
@@ -190,7 +201,7 @@ func (g *Gate) Available(ctx context.Context, discIDs []int64) (map[int64]int64,
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
-		return nil, fmt.Errorf("redis.available: %w", err)
+		return nil, wrap("redis.available", err)
 	}
 	out := make(map[int64]int64, len(discIDs))
 	for i, cmd := range cmds {
@@ -212,7 +223,7 @@ func (g *Gate) PendingOrder(ctx context.Context, id string) (model.Order, bool, 
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
-		return model.Order{}, false, fmt.Errorf("redis.pending_order: %w", err)
+		return model.Order{}, false, wrap("redis.pending_order", err)
 	}
 	for _, cmd := range cmds {
 		if rec, err := cmd.Result(); err == nil {
@@ -237,7 +248,7 @@ func (g *Gate) SetInactive(ctx context.Context, customerID int64, inactive bool)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redis.set_inactive: %w", err)
+		return wrap("redis.set_inactive", err)
 	}
 	return nil
 }
@@ -248,11 +259,11 @@ var ErrPartitionMismatch = errors.New("partition count differs from the one this
 // ClaimPartitions records the partition count in Redis on first use and refuses a different one later.
 func (g *Gate) ClaimPartitions(ctx context.Context) error {
 	if err := g.rdb.HSetNX(ctx, g.keys.Meta(), "partitions", g.keys.Partitions).Err(); err != nil {
-		return fmt.Errorf("redis.claim_partitions: %w", err)
+		return wrap("redis.claim_partitions", err)
 	}
 	n, err := g.rdb.HGet(ctx, g.keys.Meta(), "partitions").Int()
 	if err != nil {
-		return fmt.Errorf("redis.claim_partitions: %w", err)
+		return wrap("redis.claim_partitions", err)
 	}
 	if n != g.keys.Partitions {
 		return fmt.Errorf("redis has %d partitions, configured %d: %w", n, g.keys.Partitions, ErrPartitionMismatch)
@@ -265,7 +276,7 @@ func (g *Gate) ClaimPartitions(ctx context.Context) error {
 func (g *Gate) PendingUnits(ctx context.Context, discID int64) (int64, map[int64]int64, error) {
 	recs, err := g.rdb.HVals(ctx, g.keys.Pending(g.keys.Partition(discID))).Result()
 	if err != nil {
-		return 0, nil, fmt.Errorf("redis.pending_units: %w", err)
+		return 0, nil, wrap("redis.pending_units", err)
 	}
 	var total int64
 	byCustomer := map[int64]int64{}
@@ -285,7 +296,7 @@ func (g *Gate) PendingUnits(ctx context.Context, discID int64) (int64, map[int64
 func (g *Gate) HasSales(ctx context.Context, discID int64) (bool, error) {
 	n, err := g.rdb.HLen(ctx, g.keys.Bought(discID)).Result()
 	if err != nil {
-		return false, fmt.Errorf("redis.has_sales: %w", err)
+		return false, wrap("redis.has_sales", err)
 	}
 	return n > 0, nil
 }
@@ -293,7 +304,7 @@ func (g *Gate) HasSales(ctx context.Context, discID int64) (bool, error) {
 // Forget removes a deleted disc from Redis.
 func (g *Gate) Forget(ctx context.Context, discID int64) error {
 	if err := g.rdb.Del(ctx, g.keys.Disc(discID), g.keys.Bought(discID)).Err(); err != nil {
-		return fmt.Errorf("redis.forget: %w", err)
+		return wrap("redis.forget", err)
 	}
 	return nil
 }
