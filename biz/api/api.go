@@ -113,12 +113,9 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		Catalog:   catalog,
 		Customers: people,
 		Orders:    a.Orders,
-		Ready: []handler.Check{
-			{Name: "postgres", Ping: d.PG.Ping},
-			{Name: "redis", Ping: func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }},
-		},
-		Log: d.Log,
-		Now: d.Now,
+		Ready:     readiness(d),
+		Log:       d.Log,
+		Now:       d.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -135,6 +132,15 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// readiness is what /readyz asks: Postgres, and Redis when the order path uses it.
+func readiness(d Deps) []handler.Check {
+	checks := []handler.Check{{Name: "postgres", Ping: d.PG.Ping}}
+	if d.Mode == ModeRedis {
+		checks = append(checks, handler.Check{Name: "redis", Ping: func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }})
+	}
+	return checks
 }
 
 func withDefaults(d Deps) Deps {

@@ -70,8 +70,9 @@ func Require(tokens Tokens, role Role) app.HandlerFunc {
 			return
 		}
 		header := string(c.GetHeader("Authorization"))
-		token, ok := strings.CutPrefix(header, "Bearer ")
-		if !ok || token == "" {
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		scheme, token, ok := strings.Cut(header, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			c.Header("WWW-Authenticate", `Bearer realm="recordshop"`)
 			problem.Write(c, problem.New(http.StatusUnauthorized, "unauthorized", "Authentication required",
 				"Send Authorization: Bearer <token>."))

@@ -133,8 +133,8 @@ func (s *Catalog) sync(ctx context.Context, id int64) {
 	}
 }
 
-// withAvailable sets each disc's live available count from Redis (one round trip). A disc Redis does not
-// hold (archived, or not loaded yet) keeps its Postgres stock; in Postgres mode stock is the live count.
+// withAvailable sets each disc's live available count from Redis (one round trip). An archived disc has
+// none; a disc Redis does not hold yet keeps its Postgres stock; in Postgres mode stock is the live count.
 func (s *Catalog) withAvailable(ctx context.Context, ds []model.Disc) {
 	if s.gate == nil || len(ds) == 0 {
 		return
