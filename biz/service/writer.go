@@ -242,6 +242,7 @@ func (w *Writer) commit(ctx context.Context, p int, batch []entry) error {
 	keys := w.gate.Keys()
 	if _, err := w.gate.Client().TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
 		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, ids...)
+		pipe.XDel(ctx, keys.Stream(p), ids...) // the stream holds only what is not in Postgres yet
 		pipe.HDel(ctx, keys.Pending(p), orderIDs...)
 		return nil
 	}); err != nil {
@@ -264,6 +265,7 @@ func (w *Writer) deadLetter(ctx context.Context, p int, e goredis.XMessage, orde
 		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: keys.DeadLetters(p), Values: map[string]any{
 			"entry": e.ID, "o": fmt.Sprint(e.Values["o"]), "error": cause.Error()}})
 		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, e.ID)
+		pipe.XDel(ctx, keys.Stream(p), e.ID)
 		if orderID != "" {
 			pipe.HDel(ctx, keys.Pending(p), orderID)
 		}

@@ -17,3 +17,8 @@ var Apply string
 //
 //go:embed load.lua
 var Load string
+
+// Snapshot is snapshot.lua: reconcile's atomic read of some discs of one partition.
+//
+//go:embed snapshot.lua
+var Snapshot string
