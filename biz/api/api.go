@@ -71,8 +71,9 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 	discs, customers, orders := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG), pg.NewOrders(d.PG)
 	a := &API{log: d.Log}
 	var (
-		catalog *service.Catalog
-		people  *service.Customers
+		catalog    *service.Catalog
+		people     *service.Customers
+		reconciler *service.Reconciler
 	)
 	switch d.Mode {
 	case ModeRedis:
@@ -97,6 +98,7 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		catalog = service.NewCatalog(discs, a.relay, gate, d.Log)
 		people = service.NewCustomers(customers, gate)
 		a.Orders = service.NewOrders(orders, customers, gate, a.relay, d.Orders, d.Now)
+		reconciler = newReconciler(d, gate, service.ReconcileConfig{})
 		wm, err := service.NewWriterMetrics(d.Registry)
 		if err != nil {
 			return nil, err
@@ -110,12 +112,13 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		return nil, fmt.Errorf("api: unknown reservation mode %q", d.Mode)
 	}
 	h, err := handler.New(handler.Deps{
-		Catalog:   catalog,
-		Customers: people,
-		Orders:    a.Orders,
-		Ready:     readiness(d),
-		Log:       d.Log,
-		Now:       d.Now,
+		Catalog:    catalog,
+		Customers:  people,
+		Orders:     a.Orders,
+		Reconciler: reconciler,
+		Ready:      readiness(d),
+		Log:        d.Log,
+		Now:        d.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -226,4 +229,18 @@ func NewWriter(ctx context.Context, d Deps) (*service.Writer, error) {
 		return nil, err
 	}
 	return service.NewWriter(gate, pg.NewOrders(d.PG), d.Writer, wm, d.Log), nil
+}
+
+// NewReconciler builds the reconciler over the stores (`recordshop reconcile`). It does not claim the
+// partition count: a Redis that lost its data must be reported, not silently re-marked.
+func NewReconciler(d Deps, cfg service.ReconcileConfig) *service.Reconciler {
+	d = withDefaults(d)
+	return newReconciler(d, rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}), cfg)
+}
+
+func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *service.Reconciler {
+	discs, customers := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG)
+	relay := service.NewRelay(pg.NewStockEvents(d.PG), discs, gate, d.Log)
+	syncInactive := func(ctx context.Context) error { return service.SyncInactive(ctx, customers, gate) }
+	return service.NewReconciler(discs, gate, relay, syncInactive, cfg, d.Log, d.Now)
 }

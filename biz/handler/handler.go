@@ -24,6 +24,7 @@ type Handler struct {
 	catalog   *service.Catalog
 	customers *service.Customers
 	orders    *service.Orders
+	reconcile *service.Reconciler
 	ready     []Check
 	log       *zap.Logger
 	now       func() time.Time
@@ -35,9 +36,11 @@ type Deps struct {
 	Catalog   *service.Catalog
 	Customers *service.Customers
 	Orders    *service.Orders
-	Ready     []Check
-	Log       *zap.Logger
-	Now       func() time.Time
+	// Reconciler is nil in Postgres mode, which has no second store to reconcile.
+	Reconciler *service.Reconciler
+	Ready      []Check
+	Log        *zap.Logger
+	Now        func() time.Time
 }
 
 // New returns the handlers over deps. It renders the docs page once, from the OpenAPI document.
@@ -46,5 +49,5 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handler: docs page: %w", err)
 	}
-	return &Handler{catalog: d.Catalog, customers: d.Customers, orders: d.Orders, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page}, nil
+	return &Handler{catalog: d.Catalog, customers: d.Customers, orders: d.Orders, reconcile: d.Reconciler, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page}, nil
 }

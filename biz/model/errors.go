@@ -115,6 +115,9 @@ func (e *NotPersistedError) Error() string { return "order not yet persisted" }
 // succeed if repeated shortly, so it is a 503 with Retry-After, not a 500.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ErrPartitionsDisagree means the stores were made for another Redis partition count than configured.
+var ErrPartitionsDisagree = errors.New("partition counts disagree")
+
 // Order path errors without data.
 var (
 	ErrCustomerInactive = errors.New("customer is deactivated")

@@ -140,6 +140,8 @@ func From(err error) *Problem {
 		return New(http.StatusConflict, "disc-archived", "Disc archived", "The disc is archived and can no longer change.")
 	case errors.Is(err, model.ErrConstraint):
 		return New(http.StatusUnprocessableEntity, "validation", "The request body is not valid", "A value is out of its allowed range.")
+	case errors.Is(err, model.ErrPartitionsDisagree):
+		return New(http.StatusConflict, "partitions-disagree", "Partition counts disagree", err.Error())
 	case errors.Is(err, model.ErrUnavailable):
 		q := New(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", "A store is restarting or unreachable; retry shortly.")
 		q.RetryAfter = time.Second

@@ -57,6 +57,9 @@ func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
 		{get, "/v1/orders", mw.Storefront, h.ListOrders},
 		{get, "/v1/orders/:id", mw.Storefront, h.GetOrder},
 		{post, "/v1/orders/:id/cancel", mw.Storefront, h.CancelOrder},
+
+		{get, "/v1/admin/reconcile", mw.Admin, h.Reconcile},
+		{post, "/v1/admin/reconcile", mw.Admin, h.Reconcile},
 	}
 }
 

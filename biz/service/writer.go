@@ -76,17 +76,9 @@ func (w *Writer) Run(ctx context.Context) error {
 // partition reads one stream: first what this consumer read before a restart and did not acknowledge, then
 // new entries, and every ClaimIdle what other consumers abandoned.
 func (w *Writer) partition(ctx context.Context, p int) error {
-	rdb, keys := w.gate.Client(), w.gate.Keys()
-	stream := keys.Stream(p)
-	for {
-		err := rdb.XGroupCreateMkStream(ctx, stream, rsredis.StreamGroup, "0").Err()
-		if err == nil || strings.Contains(err.Error(), "BUSYGROUP") {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		w.outage.failed(ctx, "writer cannot reach redis", err)
+	stream := w.gate.Keys().Stream(p)
+	if !w.ensureGroup(ctx, stream) {
+		return nil
 	}
 	start := "0"
 	nextClaim := time.Now().Add(w.cfg.ClaimIdle)
@@ -109,6 +101,9 @@ func (w *Writer) partition(ctx context.Context, p int) error {
 			if ctx.Err() == nil {
 				w.outage.failed(ctx, "writer cannot read its stream", err)
 			}
+			if strings.Contains(err.Error(), "NOGROUP") && !w.ensureGroup(ctx, stream) {
+				return nil // Redis lost its data and was rebuilt: the group is made again
+			}
 			continue
 		}
 		if len(entries) == 0 {
@@ -129,6 +124,18 @@ func (w *Writer) partition(ctx context.Context, p int) error {
 		}
 	}
 	return nil
+}
+
+// ensureGroup creates the consumer group (and the stream) unless it exists; false means ctx ended first.
+func (w *Writer) ensureGroup(ctx context.Context, stream string) bool {
+	for ctx.Err() == nil {
+		err := w.gate.Client().XGroupCreateMkStream(ctx, stream, rsredis.StreamGroup, "0").Err()
+		if err == nil || strings.Contains(err.Error(), "BUSYGROUP") {
+			return true
+		}
+		w.outage.failed(ctx, "writer cannot reach redis", err)
+	}
+	return false
 }
 
 func (w *Writer) read(ctx context.Context, stream, start string) ([]goredis.XMessage, error) {

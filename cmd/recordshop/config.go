@@ -37,9 +37,14 @@ type config struct {
 	WriterBatch      int
 	WriterWait       time.Duration
 	ClaimIdle        time.Duration
-	NoMigrate        bool // serve only
-	NoWriter         bool // serve only
-	SeedDiscs        int  // seed only
+	NoMigrate        bool          // serve only
+	NoWriter         bool          // serve only
+	SeedDiscs        int           // seed only
+	Disc             int64         // reconcile only: one disc
+	JSON             bool          // reconcile only
+	Fix              bool          // reconcile only
+	Rebuild          bool          // reconcile only
+	StuckAfter       time.Duration // reconcile only
 }
 
 func defaultConfig() config {
@@ -117,6 +122,12 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.BoolVar(&c.NoWriter, "no-writer", false, "do not run the writer in this process (run recordshop writer instead)")
 	case "seed":
 		fs.IntVar(&c.SeedDiscs, "discs", 0, "also generate this many discs (for benchmarks)")
+	case "reconcile":
+		fs.Int64Var(&c.Disc, "disc", 0, "check only this disc")
+		fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
+		fs.BoolVar(&c.Fix, "fix", false, "repair Redis from Postgres for the drift found, then check again")
+		fs.BoolVar(&c.Rebuild, "rebuild", false, "reload a Redis that lost its data entirely from Postgres, then check")
+		fs.DurationVar(&c.StuckAfter, "stuck-after", time.Minute, "pending orders and unapplied stock events older than this are stuck")
 	}
 	return &c, fs, errors.Join(errs...)
 }

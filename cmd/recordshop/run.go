@@ -21,6 +21,7 @@ Commands:
   migrate   apply the database migrations
   seed      load the demo catalog and customers (--discs N adds N generated discs)
   writer    move confirmed orders from Redis to Postgres (beside serve --no-writer, or more of them)
+  reconcile prove Redis and Postgres agree (exit 0 clean, 1 drift, 2 could not check); --fix, --rebuild
   dev       everything on a throwaway local Postgres and Redis, migrated and seeded
 
 Run 'recordshop <command> -h' for the flags of a command. Every flag has an RS_* environment variable.
@@ -34,11 +35,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmd, rest := args[0], args[1:]
 	commands := map[string]func(context.Context, config, io.Writer, io.Writer) error{
-		"serve":   runServe,
-		"migrate": runMigrate,
-		"seed":    runSeed,
-		"dev":     runDev,
-		"writer":  runWriter,
+		"serve":     runServe,
+		"migrate":   runMigrate,
+		"seed":      runSeed,
+		"dev":       runDev,
+		"writer":    runWriter,
+		"reconcile": runReconcile,
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)

@@ -29,17 +29,20 @@ const StreamGroup = "writers"
 
 // Gate is the Redis stock gate: the reservation script and the scripts that keep Redis in step with Postgres.
 type Gate struct {
-	rdb     goredis.UniversalClient
-	keys    Keys
-	reserve *goredis.Script
-	apply   *goredis.Script
-	load    *goredis.Script
+	rdb      goredis.UniversalClient
+	keys     Keys
+	reserve  *goredis.Script
+	apply    *goredis.Script
+	load     *goredis.Script
+	snapshot *goredis.Script
+	adjust   *goredis.Script
 }
 
 // NewGate returns the gate over rdb with the given key layout.
 func NewGate(rdb goredis.UniversalClient, keys Keys) *Gate {
 	return &Gate{rdb: rdb, keys: keys,
-		reserve: goredis.NewScript(lua.Reserve), apply: goredis.NewScript(lua.Apply), load: goredis.NewScript(lua.Load)}
+		reserve: goredis.NewScript(lua.Reserve), apply: goredis.NewScript(lua.Apply), load: goredis.NewScript(lua.Load),
+		snapshot: goredis.NewScript(lua.Snapshot), adjust: goredis.NewScript(lua.Adjust)}
 }
 
 // Keys returns the key layout.

@@ -22,3 +22,8 @@ var Load string
 //
 //go:embed snapshot.lua
 var Snapshot string
+
+// Adjust is adjust.lua: reconcile's additive repair of a disc's counts.
+//
+//go:embed adjust.lua
+var Adjust string

@@ -1,0 +1,59 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/cloudwego/hertz/pkg/app"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/biz/problem"
+)
+
+// Reconcile handles GET /v1/admin/reconcile (the report; ?disc= checks one disc) and
+// POST /v1/admin/reconcile?fix=true (repair Redis from Postgres, then the report of a fresh check).
+// The report answers 200 whether or not it found drift: "clean" says which.
+func (h *Handler) Reconcile(ctx context.Context, c *app.RequestContext) {
+	if h.reconcile == nil {
+		problem.Write(c, problem.New(http.StatusConflict, "not-applicable", "Nothing to reconcile",
+			"This deployment reserves in Postgres only (RS_RESERVE_MODE=postgres)."))
+		return
+	}
+	q := queryValues(c)
+	var fields []model.FieldError
+	for k := range q {
+		if k != "disc" && k != "fix" {
+			fields = append(fields, model.FieldError{Field: k, Detail: "is not a known parameter (known: disc, fix)"})
+		}
+	}
+	var disc int64
+	if s := q.Get("disc"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			fields = append(fields, model.FieldError{Field: "disc", Detail: "must be a positive id"})
+		}
+		disc = n
+	}
+	fix := false
+	if s := q.Get("fix"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil || (b && string(c.Method()) != http.MethodPost) {
+			fields = append(fields, model.FieldError{Field: "fix", Detail: "must be true or false, and true only with POST"})
+		}
+		fix = b
+	}
+	if len(fields) > 0 {
+		problem.Respond(c, h.log, &model.ValidationError{In: "query", Fields: fields})
+		return
+	}
+	rep, err := h.reconcile.Check(ctx, disc)
+	if err == nil && fix {
+		rep, err = h.reconcile.Fix(ctx, rep)
+	}
+	if err != nil {
+		problem.Respond(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
+}

@@ -1,0 +1,156 @@
+package pg
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// LedgerDisc is what Postgres says of one disc for reconcile, read in one snapshot.
+type LedgerDisc struct {
+	ID          int64
+	Archived    bool
+	Stock       int64
+	Version     int64
+	EventsSum   int64 // sum of every stock_events.delta
+	OrdersSum   int64 // sum of every order's quantity, cancelled included
+	EventsAfter int64 // sum of deltas of versions Redis had not applied at the snapshot
+	// Per customer: confirmed units; units of orders reserved after the snapshot (any status); units coming
+	// back through cancel events Redis had not applied at the snapshot.
+	Confirmed, After, CancelsAfter map[int64]int64
+	AfterTotal                     int64
+	OldUnapplied                   int // unapplied stock events older than the stuck threshold
+}
+
+// LedgerQuery names the discs of one partition snapshot to read.
+type LedgerQuery struct {
+	Partition    int
+	DiscIDs      []int64
+	RedisVersion map[int64]int64 // version Redis had applied per disc (0 when absent)
+	LastID       string          // the stream position of the snapshot
+	PendingIDs   []uuid.UUID     // orders pending in the snapshot
+	StuckAfter   time.Duration
+}
+
+// Ledger reads, in one REPEATABLE READ transaction (one consistent snapshot), everything reconcile compares
+// with a Redis snapshot. It also returns which of the snapshot's pending orders Postgres has by now.
+func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDisc, map[uuid.UUID]bool, error) {
+	out := make(map[int64]*LedgerDisc, len(q.DiscIDs))
+	persisted := map[uuid.UUID]bool{}
+	versions := make([]int64, len(q.DiscIDs))
+	for i, id := range q.DiscIDs {
+		versions[i] = q.RedisVersion[id]
+	}
+	ms, seq := splitStreamID(q.LastID)
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+SELECT d.id, d.archived, d.stock, d.stock_version,
+       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
+       COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),
+       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
+       (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
+            AND e.created_at < now() - make_interval(secs => $3::float8))
+FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`,
+			q.DiscIDs, versions, q.StuckAfter.Seconds())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			l := &LedgerDisc{Confirmed: map[int64]int64{}, After: map[int64]int64{}, CancelsAfter: map[int64]int64{}}
+			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied); err != nil {
+				return err
+			}
+			out[l.ID] = l
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		perCustomer := func(sql string, args []any, pick func(*LedgerDisc) map[int64]int64) error {
+			rows, err := tx.Query(ctx, sql, args...)
+			if err != nil {
+				return err
+			}
+			var disc, customer, units int64
+			_, err = pgx.ForEachRow(rows, []any{&disc, &customer, &units}, func() error {
+				if l := out[disc]; l != nil {
+					pick(l)[customer] += units
+				}
+				return nil
+			})
+			return err
+		}
+		if err := perCustomer(`SELECT disc_id, customer_id, sum(quantity) FROM orders
+			WHERE disc_id = ANY($1) AND status = 'confirmed' GROUP BY 1, 2`, []any{q.DiscIDs},
+			func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }); err != nil {
+			return err
+		}
+		if err := perCustomer(`SELECT disc_id, customer_id, sum(quantity) FROM orders
+			WHERE disc_id = ANY($1) AND stream_partition = $2
+			  AND (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) > ($3::bigint, $4::bigint)
+			GROUP BY 1, 2`, []any{q.DiscIDs, q.Partition, ms, seq},
+			func(l *LedgerDisc) map[int64]int64 { return l.After }); err != nil {
+			return err
+		}
+		if err := perCustomer(`SELECT e.disc_id, o.customer_id, sum(e.delta)
+			FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver)
+			JOIN stock_events e ON e.disc_id = r.id AND e.version > r.ver AND e.reason = 'cancel'
+			JOIN orders o ON o.id = e.order_id GROUP BY 1, 2`, []any{q.DiscIDs, versions},
+			func(l *LedgerDisc) map[int64]int64 { return l.CancelsAfter }); err != nil {
+			return err
+		}
+		for _, l := range out {
+			for _, n := range l.After {
+				l.AfterTotal += n
+			}
+		}
+		if len(q.PendingIDs) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, q.PendingIDs)
+		if err != nil {
+			return err
+		}
+		var id uuid.UUID
+		_, err = pgx.ForEachRow(rows, []any{&id}, func() error { persisted[id] = true; return nil })
+		return err
+	})
+	return out, persisted, translate("discs.ledger", err)
+}
+
+// splitStreamID splits a stream id "ms-seq".
+func splitStreamID(id string) (int64, int64) {
+	a, b, _ := strings.Cut(id, "-")
+	ms, _ := strconv.ParseInt(a, 10, 64)
+	seq, _ := strconv.ParseInt(b, 10, 64)
+	return ms, seq
+}
+
+// AllIDs returns the ids of every disc, archived included, in id order.
+func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id FROM discs ORDER BY id`)
+	if err != nil {
+		return nil, translate("discs.all_ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, translate("discs.all_ids", err)
+}
+
+// LastStreamIDs returns, per partition, the highest stream position of the orders Postgres has.
+func (r *Discs) LastStreamIDs(ctx context.Context) (map[int]string, error) {
+	rows, err := r.pool.Query(ctx, `
+SELECT DISTINCT ON (stream_partition) stream_partition, stream_id FROM orders
+WHERE stream_partition IS NOT NULL AND stream_id LIKE '%-%'
+ORDER BY stream_partition, split_part(stream_id, '-', 1)::bigint DESC, split_part(stream_id, '-', 2)::bigint DESC`)
+	if err != nil {
+		return nil, translate("discs.last_stream_ids", err)
+	}
+	out := map[int]string{}
+	var p int
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&p, &id}, func() error { out[p] = id; return nil })
+	return out, translate("discs.last_stream_ids", err)
+}
