@@ -47,6 +47,8 @@ type Deps struct {
 	Namespace  string // prefix of every Redis key ("rs:" when empty)
 	Orders     service.OrderConfig
 	Writer     service.WriterConfig
+	// RelayInterval is how often the relay sweeps the stock_events outbox for what a crash left (1 s).
+	RelayInterval time.Duration
 }
 
 // API is the assembled shop.
@@ -56,6 +58,8 @@ type API struct {
 	relay  *service.Relay
 	writer *service.Writer
 	log    *zap.Logger
+
+	relayEvery time.Duration
 }
 
 // MaxRequestBytes is the transport's bound on a request body. The JSON decoder enforces the tighter
@@ -69,7 +73,7 @@ const MaxRequestBytes = 1 << 20
 func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 	d = withDefaults(d)
 	discs, customers, orders := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG), pg.NewOrders(d.PG)
-	a := &API{log: d.Log}
+	a := &API{log: d.Log, relayEvery: d.RelayInterval}
 	var (
 		catalog    *service.Catalog
 		people     *service.Customers
@@ -159,6 +163,9 @@ func withDefaults(d Deps) Deps {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.RelayInterval == 0 {
+		d.RelayInterval = time.Second
+	}
 	if d.Orders.IdempotencyTTL == 0 {
 		d.Orders.IdempotencyTTL = 24 * time.Hour
 	}
@@ -205,7 +212,7 @@ func (a *API) RunBackground(ctx context.Context, withWriter bool) error {
 	var wg sync.WaitGroup
 	var werr error
 	wg.Add(1)
-	go func() { defer wg.Done(); a.relay.Run(ctx, time.Second) }()
+	go func() { defer wg.Done(); a.relay.Run(ctx, a.relayEvery) }()
 	if withWriter {
 		wg.Add(1)
 		go func() { defer wg.Done(); werr = a.writer.Run(ctx) }()

@@ -16,6 +16,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/api"
@@ -36,12 +37,15 @@ const (
 type shop struct {
 	base   string
 	pool   *pgxpool.Pool
+	rdb    *goredis.Client
+	prefix string
 	client *http.Client
 }
 
 var modes = []string{api.ModeRedis, api.ModePostgres}
 
-func startShop(t *testing.T, mode string) *shop {
+// startShop starts the shop; relayEvery (optional) sets how often the stock relay sweeps the outbox.
+func startShop(t *testing.T, mode string, relayEvery ...time.Duration) *shop {
 	t.Helper()
 	pool := testenv.PG(t)
 	rdb, prefix := testenv.Redis(t)
@@ -54,7 +58,8 @@ func startShop(t *testing.T, mode string) *shop {
 		PG: pool, Redis: rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(), Now: time.Now,
 		Tokens: mw.NewTokens([]string{shopAdmin}, []string{shopStorefront}),
 		Mode:   mode, Partitions: 4, Namespace: prefix,
-		Writer: service.WriterConfig{BatchSize: 200, BatchWait: 20 * time.Millisecond},
+		Writer:        service.WriterConfig{BatchSize: 200, BatchWait: 20 * time.Millisecond},
+		RelayInterval: append(relayEvery, 0)[0],
 	}, server.WithListener(ln), server.WithExitWaitTime(time.Second))
 	if err != nil {
 		cancel()
@@ -63,7 +68,7 @@ func startShop(t *testing.T, mode string) *shop {
 	bg := make(chan error, 1)
 	go func() { bg <- a.RunBackground(ctx, true) }()
 	go func() { _ = a.Server.Run() }()
-	s := &shop{base: "http://" + ln.Addr().String(), pool: pool,
+	s := &shop{base: "http://" + ln.Addr().String(), pool: pool, rdb: rdb, prefix: prefix,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 128, MaxIdleConnsPerHost: 128}}}
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)

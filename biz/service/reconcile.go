@@ -269,7 +269,10 @@ func (r *Reconciler) compare(ctx context.Context, p int, ids []int64) ([]DiscRep
 		case !rd.Present && l.Archived:
 			// Redis need not hold a disc that is off sale.
 		case !rd.Present:
+			// Nothing in Redis to compare by stream position: the disc needs all its stock, less what is
+			// confirmed and not yet in Postgres.
 			d.Verdict = VerdictMissing
+			d.ExpectedAvail = l.Stock - pu.total - du.total
 			d.Drift = -d.ExpectedAvail
 			d.Notes = append(d.Notes, "not in redis")
 		case rd.Version > l.Version:
@@ -330,9 +333,9 @@ func summary(rep Report) string {
 }
 
 // Fix repairs Redis from Postgres for what the report found: unapplied events are applied, missing discs
-// loaded, drifted counts corrected (additively, so concurrent orders stay counted) and the inactive sets
-// rewritten. A broken Postgres ledger and dead letters are left for a person: Postgres is the truth, and a
-// dead letter needs a decision. Every change is logged and listed in the returned report, which is a fresh
+// loaded, drifted counts corrected (additively, so concurrent orders stay counted), the inactive sets
+// rewritten, and readable dead letters put back on their stream for the writer to try again (one that fails
+// again returns to the dead letters). A broken Postgres ledger is left for a person: Postgres is the truth. Every change is logged and listed in the returned report, which is a fresh
 // check made after the repair.
 func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
 	var fixed []string
@@ -342,8 +345,21 @@ func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
 	if err := r.sync(ctx); err != nil {
 		return rep, err
 	}
+	requeued := map[int]bool{}
 	for _, d := range rep.Problems {
 		switch d.Verdict {
+		case VerdictDeadLetter:
+			if requeued[d.Partition] {
+				continue
+			}
+			requeued[d.Partition] = true
+			n, err := r.gate.RequeueDeadLetters(ctx, d.Partition, func(os []model.Order) (map[string]bool, error) {
+				return r.inPostgres(ctx, os)
+			})
+			if err != nil {
+				return rep, err
+			}
+			fixed = append(fixed, fmt.Sprintf("partition %d: %d dead letters put back on the stream for the writer", d.Partition, n))
 		case VerdictMissing:
 			if err := r.relay.Load(ctx, d.DiscID); err != nil {
 				return rep, err
@@ -370,6 +386,22 @@ func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
 	after, err := r.Check(ctx, 0)
 	after.Fixed = fixed
 	return after, err
+}
+
+func (r *Reconciler) inPostgres(ctx context.Context, orders []model.Order) (map[string]bool, error) {
+	ids := make([]uuid.UUID, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	have, err := r.discs.Existing(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(have))
+	for id := range have {
+		out[id.String()] = true
+	}
+	return out, nil
 }
 
 // Rebuild reloads a Redis that lost its data (flushed or replaced) entirely from Postgres: the partition

@@ -154,3 +154,15 @@ ORDER BY stream_partition, split_part(stream_id, '-', 1)::bigint DESC, split_par
 	_, err = pgx.ForEachRow(rows, []any{&p, &id}, func() error { out[p] = id; return nil })
 	return out, translate("discs.last_stream_ids", err)
 }
+
+// Existing returns which of the given order ids Postgres has.
+func (r *Discs) Existing(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	out := map[uuid.UUID]bool{}
+	rows, err := r.pool.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, translate("orders.existing", err)
+	}
+	var id uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { out[id] = true; return nil })
+	return out, translate("orders.existing", err)
+}

@@ -120,3 +120,49 @@ func (g *Gate) EnsureStream(ctx context.Context, p int, minLastID string) error 
 	}
 	return nil
 }
+
+// RequeueDeadLetters puts partition p's readable dead letters whose order Postgres does not have back on the
+// stream (and in pending), for the writer to try again; it returns how many. keep tells which orders Postgres
+// has already (their dead letters are just dropped).
+func (g *Gate) RequeueDeadLetters(ctx context.Context, p int, inPostgres func([]model.Order) (map[string]bool, error)) (int, error) {
+	entries, err := g.rdb.XRange(ctx, g.keys.DeadLetters(p), "-", "+").Result()
+	if err != nil {
+		return 0, wrap("redis.requeue", err)
+	}
+	var orders []model.Order
+	ids := map[string]string{} // order id -> dead-letter entry id
+	for _, e := range entries {
+		o, err := model.ParseRecord(fmt.Sprint(e.Values["o"]))
+		if err != nil {
+			continue // unreadable: left for a person
+		}
+		orders = append(orders, o)
+		ids[o.ID.String()] = e.ID
+	}
+	if len(orders) == 0 {
+		return 0, nil
+	}
+	have, err := inPostgres(orders)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range orders {
+		id := o.ID.String()
+		_, err := g.rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+			if !have[id] {
+				pipe.XAdd(ctx, &goredis.XAddArgs{Stream: g.keys.Stream(p), Values: map[string]any{"o": o.Record()}})
+				pipe.HSet(ctx, g.keys.Pending(p), id, o.Record())
+			}
+			pipe.XDel(ctx, g.keys.DeadLetters(p), ids[id])
+			return nil
+		})
+		if err != nil {
+			return n, wrap("redis.requeue", err)
+		}
+		if !have[id] {
+			n++
+		}
+	}
+	return n, nil
+}
