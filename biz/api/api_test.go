@@ -177,6 +177,7 @@ func TestBodyErrors(t *testing.T) {
 		{"string body", "", []byte(`"name"`), 422, "validation", []string{""}},
 		{"number body", "", []byte(`42`), 422, "validation", []string{""}},
 		{"unknown field", "", []byte(`{"colour":"red"}`), 422, "validation", []string{"colour"}},
+		{"field name in another case", "", []byte(`{"NAME":"x"}`), 422, "validation", []string{"NAME"}},
 		{"body over 64 KiB", "", oversized, 413, "body-too-large", nil},
 		{"text/plain", "text/plain", nil, 415, "unsupported-media-type", nil},
 		{"form", "application/x-www-form-urlencoded", nil, 415, "unsupported-media-type", nil},

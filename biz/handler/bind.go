@@ -9,8 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cloudwego/hertz/pkg/app"
 
@@ -46,7 +48,7 @@ func decodeJSON(c *app.RequestContext, dst any) error {
 		if _, extra := dec.Token(); extra != io.EOF {
 			return malformed("The body must hold one JSON object and nothing after it.")
 		}
-		return nil
+		return exactKeys(body, dst)
 	}
 	var (
 		syntax    *json.SyntaxError
@@ -107,4 +109,49 @@ func queryValues(c *app.RequestContext) url.Values {
 	q := url.Values{}
 	c.QueryArgs().VisitAll(func(k, v []byte) { q.Add(string(k), string(v)) })
 	return q
+}
+
+// fieldNames caches, per struct type, the exact JSON names of its fields.
+var fieldNames sync.Map // reflect.Type -> map[string]bool
+
+// exactKeys refuses a top-level key that matches a field only case-insensitively ({"NAME": ...}):
+// encoding/json accepts those, and strict JSON means a client learns of its typo.
+func exactKeys(body []byte, dst any) error {
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	names, ok := fieldNames.Load(t)
+	if !ok {
+		m := map[string]bool{}
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				m[name] = true
+			}
+		}
+		names, _ = fieldNames.LoadOrStore(t, m)
+	}
+	known := names.(map[string]bool)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if key, ok := tok.(string); ok && !known[key] {
+			return invalidBody(key, "is not a known field (names are case-sensitive)")
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
