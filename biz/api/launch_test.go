@@ -468,3 +468,52 @@ func TestPartitionCountMismatchIsRefused(t *testing.T) {
 		t.Fatalf("redis made with 4 partitions, started with 8: err = %v; want ErrPartitionMismatch", err)
 	}
 }
+
+// TestBacklogBoundSheds503 fills a partition's backlog with the writer stopped: past RS_MAX_BACKLOG orders
+// answer 503 with Retry-After, and a replay of a recorded request is still answered.
+func TestBacklogBoundSheds503(t *testing.T) {
+	pool := testenv.PG(t)
+	rdb, prefix := testenv.Redis(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := api.New(context.Background(), api.Deps{
+		PG: pool, Redis: rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(), Now: time.Now,
+		Tokens: mw.NewTokens([]string{shopAdmin}, []string{shopStorefront}), Partitions: 4, Namespace: prefix,
+		Orders: service.OrderConfig{MaxBacklog: 3},
+	}, server.WithListener(ln), server.WithExitWaitTime(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.Server.Run() }() // no RunBackground: nothing flushes, the backlog only grows
+	s := &shop{base: "http://" + ln.Addr().String(), pool: pool, rdb: rdb, prefix: prefix, client: &http.Client{Timeout: 10 * time.Second}}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for !a.Server.IsRunning() && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond) // the engine marks itself running asynchronously
+		}
+		_ = a.Server.Shutdown(ctx)
+	})
+	d := s.createDisc(t, 100, 0, nil)
+	buyers := s.createCustomers(t, 5)
+	for i, c := range buyers[:3] {
+		if status, _ := s.buy(t, c, d.ID, 1, fmt.Sprintf("b-%d", i)); status != http.StatusCreated {
+			t.Fatalf("order %d within the bound: %d", i, status)
+		}
+	}
+	var raw json.RawMessage
+	status, headers := s.call(t, "POST", "/v1/orders", shopStorefront, model.OrderCreate{CustomerID: buyers[3], DiscID: d.ID, Quantity: 1}, &raw)
+	if status != http.StatusServiceUnavailable || headers.Get("Retry-After") != "1" {
+		t.Fatalf("past the bound: %d Retry-After %q %s; want 503 with Retry-After 1", status, headers.Get("Retry-After"), raw)
+	}
+	if status, _ := s.buy(t, buyers[0], d.ID, 1, "b-0"); status != http.StatusOK {
+		t.Fatalf("replay past the bound: %d; want 200", status)
+	}
+	var got model.Disc
+	s.call(t, "GET", fmt.Sprintf("/v1/discs/%d", d.ID), "", nil, &got)
+	if got.Available != 97 {
+		t.Fatalf("available %d; want 97 (the shed order took nothing)", got.Available)
+	}
+}
