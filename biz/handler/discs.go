@@ -14,95 +14,39 @@ import (
 // CreateDisc handles POST /v1/discs.
 func (h *Handler) CreateDisc(ctx context.Context, c *app.RequestContext) {
 	var in model.DiscCreate
-	if err := decodeJSON(c, &in); err != nil {
-		problem.Respond(c, h.log, err)
-		return
+	var d model.Disc
+	err := bind(c, &in, func() error { return in.Validate(h.now()) })
+	if err == nil {
+		d, err = h.catalog.Create(ctx, in)
 	}
-	if err := in.Validate(h.now()); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	d, err := h.catalog.Create(ctx, in)
-	if err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	c.Header("Location", "/v1/discs/"+strconv.FormatInt(d.ID, 10))
-	c.JSON(http.StatusCreated, d)
+	h.created(c, "/v1/discs/"+strconv.FormatInt(d.ID, 10), d, err)
 }
 
 // GetDisc handles GET /v1/discs/{id}.
 func (h *Handler) GetDisc(ctx context.Context, c *app.RequestContext) {
-	id, err := pathID(c)
-	if err == nil {
-		var d model.Disc
-		if d, err = h.catalog.Get(ctx, id); err == nil {
-			c.JSON(http.StatusOK, d)
-			return
-		}
-	}
-	problem.Respond(c, h.log, err)
+	byID(h, c, func(id int64) (model.Disc, error) { return h.catalog.Get(ctx, id) })
 }
 
 // ListDiscs handles GET /v1/discs.
 func (h *Handler) ListDiscs(ctx context.Context, c *app.RequestContext) {
 	q, err := model.ParseDiscQuery(queryValues(c))
+	var list model.List[model.Disc]
 	if err == nil {
-		var list model.List[model.Disc]
-		if list, err = h.catalog.List(ctx, q); err == nil {
-			c.JSON(http.StatusOK, list)
-			return
-		}
+		list, err = h.catalog.List(ctx, q)
 	}
-	problem.Respond(c, h.log, err)
+	h.answer(c, http.StatusOK, list, err)
 }
 
 // UpdateDisc handles PATCH /v1/discs/{id}.
 func (h *Handler) UpdateDisc(ctx context.Context, c *app.RequestContext) {
-	id, err := pathID(c)
-	if err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
 	var p model.DiscPatch
-	if err := decodeJSON(c, &p); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	if err := p.Validate(); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	d, err := h.catalog.Update(ctx, id, p)
-	if err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	c.JSON(http.StatusOK, d)
+	bodyByID(h, c, &p, p.Validate, func(id int64) (model.Disc, error) { return h.catalog.Update(ctx, id, p) })
 }
 
 // RestockDisc handles POST /v1/discs/{id}/restock.
 func (h *Handler) RestockDisc(ctx context.Context, c *app.RequestContext) {
-	id, err := pathID(c)
-	if err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
 	var r model.Restock
-	if err := decodeJSON(c, &r); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	if err := r.Validate(); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	d, err := h.catalog.Restock(ctx, id, r.Delta)
-	if err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	c.JSON(http.StatusOK, d)
+	bodyByID(h, c, &r, r.Validate, func(id int64) (model.Disc, error) { return h.catalog.Restock(ctx, id, r.Delta) })
 }
 
 // DeleteDisc handles DELETE /v1/discs/{id}: 204 when the disc was removed, 200 with the disc when it had

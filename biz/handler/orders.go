@@ -15,76 +15,55 @@ import (
 // a repeat of an earlier request with the same Idempotency-Key.
 func (h *Handler) PlaceOrder(ctx context.Context, c *app.RequestContext) {
 	var in model.OrderCreate
-	if err := decodeJSON(c, &in); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
 	key := string(c.GetHeader("Idempotency-Key"))
-	if err := in.Validate(); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	if err := model.ValidateIdempotencyKey(key); err != nil {
-		problem.Respond(c, h.log, err)
-		return
-	}
-	o, replayed, err := h.orders.Place(ctx, in, key)
+	err := bind(c, &in, func() error {
+		if err := in.Validate(); err != nil {
+			return err
+		}
+		return model.ValidateIdempotencyKey(key)
+	})
 	if err != nil {
 		problem.Respond(c, h.log, err)
 		return
 	}
-	c.Header("Location", "/v1/orders/"+o.ID.String())
+	o, replayed, err := h.orders.Place(ctx, in, key)
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
-		c.JSON(http.StatusOK, o)
+		c.Header("Location", "/v1/orders/"+o.ID.String())
+		h.answer(c, http.StatusOK, o, err)
 		return
 	}
-	c.JSON(http.StatusCreated, o)
+	h.created(c, "/v1/orders/"+o.ID.String(), o, err)
 }
 
 // GetOrder handles GET /v1/orders/{id}.
 func (h *Handler) GetOrder(ctx context.Context, c *app.RequestContext) {
-	id, err := orderID(c)
-	if err == nil {
-		var o model.Order
-		if o, err = h.orders.Get(ctx, id); err == nil {
-			c.JSON(http.StatusOK, o)
-			return
-		}
-	}
-	problem.Respond(c, h.log, err)
+	byOrderID(h, c, func(id uuid.UUID) (model.Order, error) { return h.orders.Get(ctx, id) })
 }
 
 // ListOrders handles GET /v1/orders.
 func (h *Handler) ListOrders(ctx context.Context, c *app.RequestContext) {
 	q, err := model.ParseOrderQuery(queryValues(c))
+	var list model.List[model.Order]
 	if err == nil {
-		var list model.List[model.Order]
-		if list, err = h.orders.List(ctx, q); err == nil {
-			c.JSON(http.StatusOK, list)
-			return
-		}
+		list, err = h.orders.List(ctx, q)
 	}
-	problem.Respond(c, h.log, err)
+	h.answer(c, http.StatusOK, list, err)
 }
 
 // CancelOrder handles POST /v1/orders/{id}/cancel; cancelling a cancelled order answers it unchanged.
 func (h *Handler) CancelOrder(ctx context.Context, c *app.RequestContext) {
-	id, err := orderID(c)
-	if err == nil {
-		var o model.Order
-		if o, err = h.orders.Cancel(ctx, id); err == nil {
-			c.JSON(http.StatusOK, o)
-			return
-		}
-	}
-	problem.Respond(c, h.log, err)
+	byOrderID(h, c, func(id uuid.UUID) (model.Order, error) { return h.orders.Cancel(ctx, id) })
 }
 
-func orderID(c *app.RequestContext) (uuid.UUID, error) {
+// byOrderID answers 200 with what fn returns for the path's order id (a UUID).
+func byOrderID(h *Handler, c *app.RequestContext, fn func(uuid.UUID) (model.Order, error)) {
 	id, err := uuid.Parse(c.Param("id"))
+	var o model.Order
 	if err != nil {
-		return id, &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be an order id (a UUID)"}}}
+		err = &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be an order id (a UUID)"}}}
+	} else {
+		o, err = fn(id)
 	}
-	return id, nil
+	h.answer(c, http.StatusOK, o, err)
 }
