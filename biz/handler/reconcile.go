@@ -48,7 +48,7 @@ func (h *Handler) Reconcile(ctx context.Context, c *app.RequestContext) {
 		return
 	}
 	rep, err := h.reconcile.Check(ctx, disc)
-	if err == nil && fix {
+	if err == nil && fix && !rep.Clean {
 		rep, err = h.reconcile.Fix(ctx, rep)
 	}
 	if err != nil {

@@ -111,7 +111,11 @@ func (r *Reconciler) Check(ctx context.Context, discID int64) (Report, error) {
 		return rep, fmt.Errorf("redis has %d partitions, this deployment %d: %w", rep.RedisPartitions, rep.Partitions, model.ErrPartitionsDisagree)
 	}
 	ids := []int64{discID}
-	if discID == 0 {
+	if discID != 0 {
+		if _, err := r.discs.Get(ctx, discID); err != nil {
+			return rep, err
+		}
+	} else {
 		if ids, err = r.discs.AllIDs(ctx); err != nil {
 			return rep, err
 		}
