@@ -102,6 +102,9 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		catalog = service.NewCatalog(discs, a.relay, gate, d.Log)
 		people = service.NewCustomers(customers, gate)
 		a.Orders = service.NewOrders(orders, customers, gate, a.relay, d.Orders, d.Now)
+		if err := a.Orders.WarmCustomers(ctx, customers.EachID); err != nil {
+			return nil, fmt.Errorf("api: warm the customer cache: %w", err)
+		}
 		reconciler = newReconciler(d, gate, service.ReconcileConfig{})
 		wm, err := service.NewWriterMetrics(d.Registry)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +44,7 @@ type Orders struct {
 	relay     *Relay        // nil in Postgres mode
 	cfg       OrderConfig
 	now       func() time.Time
-	known     sync.Map // customer id -> struct{}: customers are never deleted, so a hit stays true
+	known     customerSet
 }
 
 // NewOrders returns the order service; gate and relay are nil in Postgres mode.
@@ -103,7 +102,7 @@ func (s *Orders) Place(ctx context.Context, in model.OrderCreate, idemKey string
 // customerExists checks a customer once per process: customers are never deleted, so a positive answer is
 // cached for good and the steady state costs no Postgres round trip. Deactivation is checked in Redis.
 func (s *Orders) customerExists(ctx context.Context, id int64) error {
-	if _, ok := s.known.Load(id); ok {
+	if s.known.has(id) {
 		return nil
 	}
 	if _, err := s.customers.Get(ctx, id); err != nil {
@@ -112,8 +111,14 @@ func (s *Orders) customerExists(ctx context.Context, id int64) error {
 		}
 		return err
 	}
-	s.known.Store(id, struct{}{})
+	s.known.add(id)
 	return nil
+}
+
+// WarmCustomers fills the positive cache with every customer that exists now (at start-up), so a launch of
+// customers who signed up before it costs no Postgres round trip at all.
+func (s *Orders) WarmCustomers(ctx context.Context, ids func(ctx context.Context, each func(id int64)) error) error {
+	return ids(ctx, s.known.add)
 }
 
 // Get finds an order, whether or not it has reached Postgres yet: Redis' pending orders first (an order leaves

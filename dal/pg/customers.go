@@ -154,3 +154,14 @@ func (r *Customers) InactiveIDs(ctx context.Context) ([]int64, error) {
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, translate("customers.inactive_ids", err)
 }
+
+// EachID calls each with the id of every customer (active or not), streaming the rows.
+func (r *Customers) EachID(ctx context.Context, each func(id int64)) error {
+	rows, err := r.pool.Query(ctx, `SELECT id FROM customers`)
+	if err != nil {
+		return translate("customers.each_id", err)
+	}
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { each(id); return nil })
+	return translate("customers.each_id", err)
+}
