@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -94,8 +95,10 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, "-") // never read or written without a fingerprint
 	}
 	keys := []string{g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey, g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p)}
+	// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
+	ttl := max(int64(math.Ceil(r.IdemTTL.Seconds())), 1)
 	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), r.Fingerprint,
-		int64(r.IdemTTL.Seconds()), r.MaxBacklog, o.IdempotencyKey}
+		ttl, r.MaxBacklog, o.IdempotencyKey}
 	vals, err := g.reserve.Run(ctx, g.rdb, keys, args...).Slice()
 	if err != nil {
 		return ReserveResult{}, wrap("redis.reserve", err)

@@ -3,13 +3,14 @@
 -- KEYS (all in one partition, so one slot: they share the hash tag {p})
 --   1 disc hash        avail, ver, price, limit, starts (unix ms), active (1|0)
 --   2 bought hash      customer id -> units bought of this disc (confirmed, not cancelled)
---   3 idempotency key  "<fingerprint>|<order record>", expires after ARGV[7] seconds ("" key name when unused)
+--   3 idempotency key  "<fingerprint>|<order record>", expires after ARGV[7] seconds (a key of the same slot,
+--                      never read or written, when the request has no Idempotency-Key)
 --   4 inactive set     ids of deactivated customers
 --   5 order stream     one entry per confirmed order, field "o" = the order record
 --   6 pending hash     order id -> order record, for orders not yet in Postgres
 -- ARGV
 --   1 order id (UUIDv7)   2 customer id   3 disc id   4 quantity (> 0)   5 now, unix ms
---   6 idempotency fingerprint ("" = no Idempotency-Key)   7 idempotency TTL, seconds
+--   6 idempotency fingerprint ("" = no Idempotency-Key)   7 idempotency TTL, whole seconds >= 1
 --   8 backlog bound: most pending orders in this partition (0 = no bound)   9 idempotency key ("" = none)
 -- Returns {code, ...}
 --   1 OK            {1, record, stream id}
@@ -20,7 +21,7 @@
 --   6 INACTIVE      {6}                  the customer is deactivated
 --   7 NO_DISC       {7}                  unknown or archived disc
 --   8 KEY_REUSED    {8}                  the Idempotency-Key was used for another request
---   9 BACKLOG       {9, pending}         too many orders wait for Postgres; shed load
+--   9 BACKLOG       {9, pending}         too many orders wait for Postgres; shed load (checked last)
 -- The order record is "id|customer|disc|quantity|unit price cents|reserved ms|idempotency key".
 --
 -- Invariant: avail never goes below zero and every unit taken is in exactly one stream entry and one pending
@@ -34,14 +35,6 @@ if ARGV[6] ~= '' then
       return {8}
     end
     return {2, string.sub(prev, sep + 1)}
-  end
-end
-
-local bound = tonumber(ARGV[8])
-if bound > 0 then
-  local backlog = redis.call('HLEN', KEYS[6])
-  if backlog >= bound then
-    return {9, backlog}
   end
 end
 
@@ -66,7 +59,16 @@ if limit > 0 then
 end
 local avail = tonumber(d[1])
 if avail < qty then
-  return {3, avail}
+  return {3, math.max(avail, 0)}
+end
+
+-- Shed load last, so a request that would be refused anyway gets its final answer, not a retry hint.
+local bound = tonumber(ARGV[8])
+if bound > 0 then
+  local backlog = redis.call('HLEN', KEYS[6])
+  if backlog >= bound then
+    return {9, backlog}
+  end
 end
 
 redis.call('HINCRBY', KEYS[1], 'avail', -qty)
