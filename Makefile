@@ -38,3 +38,11 @@ vet:
 # clean removes build output.
 clean:
 	rm -rf bin
+
+# bench starts its own stacks (Postgres with fsync on, Redis with AOF everysec), runs the launch scenarios with
+# vegeta, verifies the invariants after each and writes bench/results/<scenario>.md; a broken invariant fails it.
+.PHONY: bench
+bench:
+	$(GO) build -o $(BIN) ./cmd/recordshop
+	$(GO) build -o bin/bench-ceiling ./bench/cmd/ceiling
+	$(GO) run ./bench/cmd/launchbench -recordshop $(BIN) -ceiling bin/bench-ceiling -out bench/results
