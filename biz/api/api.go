@@ -242,9 +242,13 @@ func NewWriter(ctx context.Context, d Deps) (*service.Writer, error) {
 }
 
 // NewReconciler builds the reconciler over the stores (`recordshop reconcile`). It does not claim the
-// partition count: a Redis that lost its data must be reported, not silently re-marked.
+// partition count: a Redis that lost its data must be reported, not silently re-marked. In Postgres mode it
+// checks the ledger alone.
 func NewReconciler(d Deps, cfg service.ReconcileConfig) *service.Reconciler {
 	d = withDefaults(d)
+	if d.Mode == ModePostgres {
+		return service.NewReconciler(pg.NewDiscs(d.PG), nil, nil, nil, cfg, d.Log, d.Now)
+	}
 	return newReconciler(d, rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}), cfg)
 }
 

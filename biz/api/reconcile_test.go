@@ -243,3 +243,24 @@ func mustV7(t *testing.T) uuid.UUID {
 	}
 	return id
 }
+
+// TestReconcilePostgresOnly checks the ledger alone when orders never go through Redis.
+func TestReconcilePostgresOnly(t *testing.T) {
+	s := startShop(t, api.ModePostgres)
+	d := s.createDisc(t, 10, 0, nil)
+	c := s.createCustomers(t, 1)[0]
+	if status, _ := s.buy(t, c, d.ID, 3, ""); status != http.StatusCreated {
+		t.Fatalf("buy: %d", status)
+	}
+	r := api.NewReconciler(api.Deps{PG: s.pool, Redis: s.rdb, Log: zap.NewNop(), Mode: api.ModePostgres}, service.ReconcileConfig{})
+	if rep, err := r.Check(context.Background(), 0); err != nil || !rep.Clean || rep.Discs != 1 {
+		t.Fatalf("postgres-only check: %v %+v", err, rep)
+	}
+	if _, err := s.pool.Exec(context.Background(), `UPDATE discs SET stock = stock - 1 WHERE id = $1`, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Check(context.Background(), 0)
+	if err != nil || rep.Clean || len(rep.Problems) != 1 || rep.Problems[0].Verdict != "ledger" || rep.Problems[0].LedgerStock != 7 {
+		t.Fatalf("tampered stock: %v %+v", err, rep)
+	}
+}

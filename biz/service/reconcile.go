@@ -102,6 +102,9 @@ func NewReconciler(discs *pg.Discs, gate *rsredis.Gate, relay *Relay, syncInacti
 // Check compares every disc (or only discID when not 0). It never reports drift that a later look does not
 // confirm: a disc that disagrees is looked at again, up to Attempts times, and reported only if it still does.
 func (r *Reconciler) Check(ctx context.Context, discID int64) (Report, error) {
+	if r.gate == nil {
+		return r.checkLedgerOnly(ctx, discID)
+	}
 	rep := Report{CheckedAt: r.now().UTC(), Partitions: r.gate.Keys().Partitions}
 	var err error
 	if rep.RedisPartitions, err = r.gate.MetaPartitions(ctx); err != nil {
@@ -150,6 +153,46 @@ func (r *Reconciler) Check(ctx context.Context, discID int64) (Report, error) {
 	rep.Discs = len(ids)
 	rep.Clean = len(rep.Problems) == 0 && rep.RedisPartitions != 0 && rep.DeadUnreadable == 0
 	rep.Summary = summary(rep)
+	return rep, nil
+}
+
+// checkLedgerOnly is the check of a Postgres-only deployment (RS_RESERVE_MODE=postgres): there is no Redis
+// to compare, so it proves the ledger identity and that no stock is negative.
+func (r *Reconciler) checkLedgerOnly(ctx context.Context, discID int64) (Report, error) {
+	rep := Report{CheckedAt: r.now().UTC()}
+	ids := []int64{discID}
+	var err error
+	if discID == 0 {
+		if ids, err = r.discs.AllIDs(ctx); err != nil {
+			return rep, err
+		}
+	}
+	for chunk := range slices.Chunk(ids, r.cfg.Chunk) {
+		ledger, _, err := r.discs.Ledger(ctx, pg.LedgerQuery{DiscIDs: chunk, LastID: "0-0", StuckAfter: r.cfg.StuckAfter})
+		if err != nil {
+			return rep, err
+		}
+		if discID != 0 && len(ledger) == 0 {
+			return rep, model.ErrNotFound
+		}
+		for _, id := range chunk {
+			l, ok := ledger[id]
+			if !ok {
+				continue
+			}
+			if ls := l.EventsSum - l.OrdersSum; l.Stock != ls || l.Stock < 0 {
+				rep.Problems = append(rep.Problems, DiscReport{DiscID: id, Verdict: VerdictLedger, PGStock: l.Stock,
+					LedgerStock: ls, Notes: []string{fmt.Sprintf("postgres stock %d, ledger says %d", l.Stock, ls)}})
+				rep.UnfixableLedger++
+			}
+		}
+	}
+	rep.Discs = len(ids)
+	rep.Clean = len(rep.Problems) == 0
+	rep.Summary = fmt.Sprintf("postgres-only mode: %d discs checked against the ledger, %d disagree", rep.Discs, len(rep.Problems))
+	if rep.Clean {
+		rep.Summary = fmt.Sprintf("clean: postgres-only mode, the ledger of %d discs holds", rep.Discs)
+	}
 	return rep, nil
 }
 
@@ -342,6 +385,9 @@ func summary(rep Report) string {
 // again returns to the dead letters). A broken Postgres ledger is left for a person: Postgres is the truth. Every change is logged and listed in the returned report, which is a fresh
 // check made after the repair.
 func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
+	if r.gate == nil {
+		return rep, nil // Postgres-only: nothing to repair from the truth
+	}
 	var fixed []string
 	if _, err := r.relay.SyncAll(ctx); err != nil {
 		return rep, err
@@ -412,6 +458,9 @@ func (r *Reconciler) inPostgres(ctx context.Context, orders []model.Order) (map[
 // count, every disc with its stock (less orders Redis still has pending), limits, prices, sale starts and
 // units per customer, and the inactive customers. Discs Redis still holds are replaced.
 func (r *Reconciler) Rebuild(ctx context.Context) (Report, error) {
+	if r.gate == nil {
+		return r.Check(ctx, 0)
+	}
 	if err := r.gate.ClaimPartitions(ctx); err != nil {
 		return Report{}, err
 	}
