@@ -243,7 +243,7 @@ func (w *Writer) commit(ctx context.Context, p int, batch []entry) error {
 	committed := time.Now()
 	if w.cfg.AfterCommit != nil {
 		if err := w.cfg.AfterCommit(p, ids); err != nil {
-			return fmt.Errorf("%w: %v", errInjectedCrash, err)
+			return fmt.Errorf("%w: %w", errInjectedCrash, err)
 		}
 	}
 	keys := w.gate.Keys()

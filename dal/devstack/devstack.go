@@ -207,6 +207,35 @@ func (s *Stack) RestartRedis(ctx context.Context) error {
 	return nil
 }
 
+// KillRedis kills redis-server (SIGKILL, as a crash would) and leaves it down until StartRedis, so that a fault
+// test can hold an outage open; RestartRedis is the pair in one step.
+func (s *Stack) KillRedis() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("devstack.kill_redis: stack is stopped")
+	}
+	s.redis.stop(syscall.SIGKILL, 0)
+	return nil
+}
+
+// StartRedis starts Redis again after KillRedis, on the same port and dir (with RedisAOF, on the same data),
+// and waits until it answers.
+func (s *Stack) StartRedis(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("devstack.start_redis: stack is stopped")
+	}
+	if s.redis.cmd != nil {
+		return errors.New("devstack.start_redis: redis is running")
+	}
+	if err := s.startRedis(ctx); err != nil {
+		return fmt.Errorf("devstack.start_redis: %w", err)
+	}
+	return nil
+}
+
 // RestartPostgres stops Postgres with a fast shutdown, starts it again on the same port and data dir, and waits
 // until it accepts connections. Open connections are cut; pools reconnect on their next use.
 func (s *Stack) RestartPostgres(ctx context.Context) error {
@@ -218,6 +247,35 @@ func (s *Stack) RestartPostgres(ctx context.Context) error {
 	s.pg.stop(s.pg.stopSignal, stopGrace)
 	if err := s.startPostgres(ctx); err != nil {
 		return fmt.Errorf("devstack.restart_postgres: %w", err)
+	}
+	return nil
+}
+
+// StopPostgres stops Postgres with a fast shutdown and leaves it down until StartPostgres, so that a fault test
+// can hold an outage open for as long as it needs; RestartPostgres is the pair in one step.
+func (s *Stack) StopPostgres() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("devstack.stop_postgres: stack is stopped")
+	}
+	s.pg.stop(s.pg.stopSignal, stopGrace)
+	return nil
+}
+
+// StartPostgres starts Postgres again after StopPostgres, on the same port and data dir, and waits until it
+// accepts connections.
+func (s *Stack) StartPostgres(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("devstack.start_postgres: stack is stopped")
+	}
+	if s.pg.cmd != nil {
+		return errors.New("devstack.start_postgres: postgres is running")
+	}
+	if err := s.startPostgres(ctx); err != nil {
+		return fmt.Errorf("devstack.start_postgres: %w", err)
 	}
 	return nil
 }

@@ -52,6 +52,10 @@ func (g *Gate) Keys() Keys { return g.keys }
 // Client returns the Redis client.
 func (g *Gate) Client() goredis.UniversalClient { return g.rdb }
 
+// resendTTL keeps the implicit idempotency record of an order without an Idempotency-Key: long enough to
+// outlast the client's resends of one command, short enough to cost little memory at launch rates.
+const resendTTL = time.Minute
+
 // ReserveCode is what reserve.lua answered.
 type ReserveCode int
 
@@ -88,17 +92,19 @@ type ReserveResult struct {
 func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error) {
 	o := r.Order
 	p := g.keys.Partition(o.DiscID)
-	idemKey := ""
-	if r.Fingerprint != "" {
+	// Without an Idempotency-Key the order id is the key, kept briefly: go-redis resends a command whose
+	// answer was lost, and the resend must replay this reservation, not take the units a second time.
+	idemKey, fingerprint, ttl := "", r.Fingerprint, r.IdemTTL
+	if fingerprint != "" {
 		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)
 	} else {
-		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, "-") // never read or written without a fingerprint
+		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String())
+		fingerprint, ttl = "resend", resendTTL
 	}
 	keys := []string{g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey, g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p)}
 	// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
-	ttl := max(int64(math.Ceil(r.IdemTTL.Seconds())), 1)
-	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), r.Fingerprint,
-		ttl, r.MaxBacklog, o.IdempotencyKey}
+	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), fingerprint,
+		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey}
 	vals, err := g.reserve.Run(ctx, g.rdb, keys, args...).Slice()
 	if err != nil {
 		return ReserveResult{}, wrap("redis.reserve", err)
@@ -106,10 +112,13 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	res := ReserveResult{Code: ReserveCode(vals[0].(int64))}
 	switch res.Code {
 	case Reserved, Replayed:
+		if res.Code == Replayed && r.Fingerprint == "" {
+			res.Code = Reserved // our own resend: to the caller this is the first answer
+		}
 		if res.Order, err = model.ParseRecord(vals[1].(string)); err != nil {
 			return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
 		}
-		if res.Code == Reserved {
+		if len(vals) > 2 {
 			res.StreamID = vals[2].(string)
 		}
 	case SoldOut, OverLimit, NotStarted, Backlog:

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/learecordshop/recordshop/biz/api"
+	"github.com/learecordshop/recordshop/dal/devstack"
+	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+)
+
+// childEnvVar makes the test binary run recordshop instead of the tests: its value is the command line
+// ("serve --no-writer"). TestMain reads it.
+const childEnvVar = "RECORDSHOP_CHILD"
+
+const (
+	faultAdmin      = "fault-admin-token-0001"
+	faultStorefront = "fault-storefront-token-01"
+	faultPartitions = 16
+	discStock       = 100_000
+)
+
+// faultEnv is one fault test's own Postgres and Redis (a devstack: the recordshop binary uses the fixed key
+// namespace "rs:", and the test restarts servers), the test's clients on them and the recordshop processes it
+// started.
+type faultEnv struct {
+	t     *testing.T
+	stack *devstack.Stack
+	pool  *pgxpool.Pool
+	rdb   *goredis.Client
+	keys  rsredis.Keys
+	addr  string // where serve listens: 127.0.0.1:port, the same across restarts
+	base  string
+}
+
+func newFaultEnv(t *testing.T) *faultEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault tests start their own Postgres and Redis; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stack, err := devstack.Start(ctx, devstack.Options{RedisAOF: true})
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatalf("fault tests need a local Postgres and Redis: %v", err)
+		}
+		t.Skipf("fault tests need a local Postgres and Redis: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := stack.Stop(); err != nil {
+			t.Errorf("stop devstack: %v", err)
+		}
+	})
+	pool, err := pg.Connect(ctx, stack.PGURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	rdb, err := rsredis.Connect(ctx, stack.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	port := freePort(t)
+	e := &faultEnv{t: t, stack: stack, pool: pool, rdb: rdb, keys: rsredis.Keys{Namespace: "rs:", Partitions: faultPartitions},
+		addr: "127.0.0.1:" + strconv.Itoa(port)}
+	e.base = "http://" + e.addr
+	return e
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// env is the configuration of every recordshop process of the test; extra ("K=V") overrides it.
+func (e *faultEnv) env(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RS_") && !strings.HasPrefix(kv, childEnvVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	out = append(out,
+		"RS_PG_URL="+e.stack.PGURL,
+		"RS_REDIS_URL="+e.stack.RedisURL,
+		"RS_HTTP_ADDR="+e.addr,
+		"RS_ADMIN_TOKENS="+faultAdmin,
+		"RS_STOREFRONT_TOKENS="+faultStorefront,
+		"RS_PARTITIONS="+strconv.Itoa(faultPartitions),
+		"RS_LOG_LEVEL=info",
+		"RS_WRITER_CLAIM_IDLE=1s",
+	)
+	return append(out, extra...)
+}
+
+// child is a recordshop process: this test binary re-executed with RECORDSHOP_CHILD set.
+type child struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr *logBuffer
+	done   chan struct{} // closed when the process has exited
+}
+
+// startChild starts `recordshop <args>` and kills it (SIGKILL) when the test ends. It dies with the test process
+// too (Pdeathsig), so a test binary that is killed leaves nothing running.
+func (e *faultEnv) startChild(args string, extraEnv ...string) *child {
+	e.t.Helper()
+	c := &child{name: args, stderr: &logBuffer{}, done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0])
+	c.cmd.Env = append(e.env(extraEnv...), childEnvVar+"="+args)
+	c.cmd.Stdout = io.Discard
+	c.cmd.Stderr = c.stderr
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.cmd.Start(); err != nil {
+		e.t.Fatalf("start recordshop %s: %v", args, err)
+	}
+	go func() {
+		_ = c.cmd.Wait()
+		close(c.done)
+	}()
+	e.t.Cleanup(func() {
+		c.kill(e.t)
+		if e.t.Failed() {
+			e.t.Logf("stderr of recordshop %s (pid %d):\n%s", c.name, c.cmd.Process.Pid, c.stderr.tail(40))
+		}
+	})
+	return c
+}
+
+// kill sends SIGKILL, as a crash would, and waits for the process to be gone.
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("recordshop %s did not exit after SIGKILL", c.name)
+	}
+}
+
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// consumer is the writer's name in the consumer group, hostname-pid.
+func (c *child) consumer() string {
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(c.cmd.Process.Pid)
+}
+
+// startServe starts `recordshop serve` (flags: "--no-writer") and waits until /readyz answers 200.
+func (e *faultEnv) startServe(flags string, extraEnv ...string) *child {
+	e.t.Helper()
+	c := e.startChild(strings.TrimSpace("serve "+flags), extraEnv...)
+	client := &http.Client{Timeout: time.Second}
+	e.waitFor(30*time.Second, "serve ready", func() (bool, string) {
+		if c.exited() {
+			e.t.Fatalf("recordshop serve exited during start-up:\n%s", c.stderr.tail(20))
+		}
+		resp, err := client.Get(e.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return c
+}
+
+// waitFor polls cond until it holds or timeout passes (then the test fails with cond's last note).
+func (e *faultEnv) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, note := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("waited %v for %s; last: %s", timeout, what, note)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startShopInProcess runs the shop in this process on e.addr over rdb, the way serve does: the API, the stock
+// relay, and the writer when withWriter. It returns the configuration, from which a test builds more writers.
+func (e *faultEnv) startShopInProcess(rdb *goredis.Client, withWriter bool) config {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := pg.Migrate(ctx, e.pool); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.HTTPAddr, cfg.AdminTokens, cfg.StorefrontTokens = e.addr, []string{faultAdmin}, []string{faultStorefront}
+	cfg.Partitions, cfg.ClaimIdle = faultPartitions, time.Second
+	ln, err := net.Listen("tcp", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	shop, err := api.New(ctx, cfg.deps(e.pool, rdb, zap.NewNop(), prometheus.NewRegistry()),
+		server.WithListener(ln), server.WithExitWaitTime(time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	bgDone := make(chan error, 1)
+	go func() { bgDone <- shop.RunBackground(bgCtx, withWriter) }()
+	go func() { _ = shop.Server.Run() }()
+	e.t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for !shop.Server.IsRunning() && sctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond) // the engine marks itself running asynchronously
+		}
+		_ = shop.Server.Shutdown(sctx)
+		stopBackground()
+		if err := <-bgDone; err != nil {
+			e.t.Errorf("background work: %v", err)
+		}
+	})
+	client := &http.Client{Timeout: time.Second}
+	e.waitFor(10*time.Second, "the shop to serve", func() (bool, string) {
+		resp, err := client.Get(e.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return cfg
+}
+
+// createLaunchDisc creates the launch disc through the API (so Redis gets it the way production does), with
+// plenty of stock and no per-customer limit, and returns its id.
+func (e *faultEnv) createLaunchDisc() int64 {
+	e.t.Helper()
+	body := fmt.Sprintf(`{"name":"We are Reactive","artist":"Hohpe","release_year":2022,"style":"Indie","price_cents":4990,"stock":%d}`, discStock)
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/v1/discs", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+faultAdmin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("create disc: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var d struct {
+		ID int64 `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(raw, &d) != nil || d.ID == 0 {
+		e.t.Fatalf("create disc: %d %s", resp.StatusCode, raw)
+	}
+	e.waitFor(10*time.Second, "the disc in redis", func() (bool, string) {
+		n, err := e.rdb.HGet(context.Background(), e.keys.Disc(d.ID), "avail").Int64()
+		return err == nil && n == discStock, fmt.Sprint(n, err)
+	})
+	return d.ID
+}
+
+// createCustomers inserts n customers straight into Postgres (the launch is what is under test).
+func (e *faultEnv) createCustomers(n int) []int64 {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `INSERT INTO customers (document, name, email, birth_date)
+		SELECT lpad(i::text, 11, '0'), 'Buyer ' || i, 'buyer' || i || '@example.com', '1990-01-01'
+		FROM generate_series(1, $1) AS i RETURNING id`, n)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			e.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil || len(ids) != n {
+		e.t.Fatalf("customers: %d of %d, %v", len(ids), n, err)
+	}
+	return ids
+}
+
+// holdWriterInBatch stops the writer inside a batch: a transaction of ours locks the disc's row, so the writer's
+// next batch, which has read its entries and is inserting their orders, waits to take their units. It returns
+// once a writer statement waits on that lock; release lets it go on.
+func (e *faultEnv) holdWriterInBatch(disc int64) (release func()) {
+	e.t.Helper()
+	ctx := context.Background()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	release = func() {
+		if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+			e.t.Errorf("release the disc's row: %v", err)
+		}
+	}
+	e.t.Cleanup(release)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM discs WHERE id = $1 FOR UPDATE`, disc); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor(10*time.Second, "a writer batch waiting on the disc's row", func() (bool, string) {
+		var n int
+		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+			AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO orders%'`).Scan(&n)
+		return n > 0, fmt.Sprint(n, " waiting, ", err)
+	})
+	return release
+}
+
+// pendingOf returns how many entries of partition p's stream each consumer holds unacknowledged.
+func (e *faultEnv) pendingOf(p int) map[string]int64 {
+	e.t.Helper()
+	res, err := e.rdb.XPending(context.Background(), e.keys.Stream(p), rsredis.StreamGroup).Result()
+	if err != nil {
+		e.t.Fatalf("XPENDING: %v", err)
+	}
+	return res.Consumers
+}
+
+// pgOrders counts the orders in Postgres; Postgres may be restarting, so errors count as "not yet".
+func (e *faultEnv) pgOrders() (int, error) {
+	var n int
+	err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM orders`).Scan(&n)
+	return n, err
+}
+
+// verify waits (polling, bounded) until the writer has drained the disc's partition, then checks what a
+// launch must leave behind whatever failed during it: every order answered 201 (or replayed with 200) is in
+// Postgres exactly once, no other order is, the ledger identity holds for every disc, stock is not negative,
+// and Redis' available units equal Postgres' stock.
+func (e *faultEnv) verify(l *launch, disc int64) {
+	e.t.Helper()
+	ctx := context.Background()
+	confirmed := l.confirmedIDs()
+	p := e.keys.Partition(disc)
+	e.waitFor(45*time.Second, "the writer to drain", func() (bool, string) {
+		n, err := e.pgOrders()
+		if err != nil {
+			return false, err.Error()
+		}
+		pending, _ := e.rdb.HLen(ctx, e.keys.Pending(p)).Result()
+		stream, _ := e.rdb.XLen(ctx, e.keys.Stream(p)).Result()
+		note := fmt.Sprintf("%d of %d confirmed orders in postgres, %d pending in redis, %d stream entries", n, len(confirmed), pending, stream)
+		return n >= len(confirmed) && pending == 0 && stream == 0, note
+	})
+
+	rows, err := e.pool.Query(ctx, `SELECT id::text FROM orders`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			e.t.Fatal(err)
+		}
+		seen[id]++
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	missing, extra := 0, 0
+	for id := range confirmed {
+		if seen[id] != 1 {
+			missing++
+			if missing <= 5 {
+				e.t.Errorf("confirmed order %s is in postgres %d times", id, seen[id])
+			}
+		}
+	}
+	for id := range seen {
+		if !confirmed[id] {
+			extra++
+			if extra <= 5 {
+				e.t.Errorf("order %s is in postgres but no client was answered 201 or 200 for it", id)
+			}
+		}
+	}
+	if missing+extra > 0 {
+		e.t.Errorf("%d confirmed orders not in postgres exactly once, %d orders nobody was told about", missing, extra)
+	}
+
+	var bad int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM discs d WHERE d.stock < 0 OR d.stock <>
+		COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0)
+		- COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0)`).Scan(&bad); err != nil {
+		e.t.Fatal(err)
+	}
+	if bad != 0 {
+		e.t.Errorf("%d discs break the ledger identity stock = sum(delta) - sum(quantity), or have negative stock", bad)
+	}
+	var stock int64
+	if err := e.pool.QueryRow(ctx, `SELECT stock FROM discs WHERE id = $1`, disc).Scan(&stock); err != nil {
+		e.t.Fatal(err)
+	}
+	if want := int64(discStock - len(confirmed)); stock != want {
+		e.t.Errorf("postgres stock %d; want %d (%d units, %d orders of 1 confirmed)", stock, want, discStock, len(confirmed))
+	}
+	avail, err := e.rdb.HGet(ctx, e.keys.Disc(disc), "avail").Int64()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if avail != stock {
+		e.t.Errorf("redis available %d, postgres stock %d; want them equal once drained", avail, stock)
+	}
+	if pel := e.pendingOf(p); len(pel) != 0 {
+		e.t.Errorf("entries still unacknowledged after the drain: %v", pel)
+	}
+}
+
+// metric reads one unlabelled value from serve's /metrics.
+func (e *faultEnv) metric(name string) (string, error) {
+	resp, err := http.Get(e.base + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%s not in /metrics", name)
+}
+
+// logBuffer collects a child's stderr; it is written by exec's copying goroutine and read by the test.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// count is how many log lines contain s.
+func (b *logBuffer) count(s string) int {
+	n := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *logBuffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
