@@ -38,7 +38,8 @@ type config struct {
 	WriterWait       time.Duration
 	ClaimIdle        time.Duration
 	NoMigrate        bool          // serve only
-	NoWriter         bool          // serve only
+	NoWriter         bool          // serve and dev
+	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
 	SeedDiscs        int           // seed only
 	Disc             int64         // reconcile only: one disc
 	JSON             bool          // reconcile only
@@ -117,9 +118,12 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "longest wait for a writer batch to fill (RS_WRITER_WAIT)")
 	fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
 	switch name {
-	case "serve":
-		fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
+	case "serve", "dev":
+		if name == "serve" {
+			fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
+		}
 		fs.BoolVar(&c.NoWriter, "no-writer", false, "do not run the writer in this process (run recordshop writer instead)")
+		fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("RS_PPROF_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (RS_PPROF_ADDR; off by default)")
 	case "seed":
 		fs.IntVar(&c.SeedDiscs, "discs", 0, "also generate this many discs (for benchmarks)")
 	case "reconcile":

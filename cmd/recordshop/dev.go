@@ -63,6 +63,13 @@ func runDev(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err := seed(ctx, pool, 0, time.Now(), stdout); err != nil {
 		return err
 	}
+	if cfg.PprofAddr != "" {
+		stop, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serveHTTP(ctx, cfg, pool, rdb, log, func(addr net.Addr) {
 		printBanner(stdout, cfg, addr)
 	})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app/server"
@@ -41,7 +43,32 @@ func runServe(ctx context.Context, cfg config, _, stderr io.Writer) error {
 	}
 	defer pool.Close()
 	defer func() { _ = rdb.Close() }()
+	if cfg.PprofAddr != "" {
+		stop, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serveHTTP(ctx, cfg, pool, rdb, log, nil)
+}
+
+// servePprof serves Go's profiles (CPU, heap, goroutines) on their own listener, apart from the API, so they
+// are never exposed by accident on the public port.
+func servePprof(addr string, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: pprof listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving pprof", zap.String("addr", ln.Addr().String()))
+	return func() { _ = srv.Close() }, nil
 }
 
 // connect opens Postgres (migrating it when asked) and Redis.

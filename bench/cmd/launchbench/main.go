@@ -82,13 +82,8 @@ func bench(ctx context.Context, c config) (bool, error) {
 
 	if c.scenarios["hohpe-launch"] || c.scenarios["sustained"] || c.scenarios["browse"] {
 		logf("starting the Redis-mode stack")
-		s, err := startShop(ctx, c.recordshop, "redis", logf)
+		s, from, to, err := startShop(ctx, c.recordshop, "redis", c.customers, logf)
 		if err != nil {
-			return false, err
-		}
-		from, to, err := s.addCustomers(ctx, c.customers)
-		if err != nil {
-			s.stop()
 			return false, err
 		}
 		if c.scenarios["hohpe-launch"] {
@@ -122,13 +117,8 @@ func bench(ctx context.Context, c config) (bool, error) {
 	}
 	if c.scenarios["baseline"] {
 		logf("starting the Postgres-mode stack")
-		s, err := startShop(ctx, c.recordshop, "postgres", logf)
+		s, from, to, err := startShop(ctx, c.recordshop, "postgres", c.customers, logf)
 		if err != nil {
-			return false, err
-		}
-		from, to, err := s.addCustomers(ctx, c.customers)
-		if err != nil {
-			s.stop()
 			return false, err
 		}
 		r, best, _, err := sustained(ctx, c, s, "baseline", from, to)

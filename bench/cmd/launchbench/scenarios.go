@@ -241,7 +241,8 @@ func sustained(ctx context.Context, c config, s *shop, name string, from, to int
 	} else {
 		rep.title = "sustained: the highest order rate with p99 <= " + c.p99.String() + " and no errors"
 		rep.intro = fmt.Sprintf("One disc with %d units and no per-customer limit; every request is a distinct customer with its "+
-			"own Idempotency-Key (so every request also misses the API's customer cache once: one Postgres read). vegeta "+
+			"own Idempotency-Key. The customers signed up before serve started, so its customer cache knows them and an order "+
+			"makes no Postgres round trip. vegeta "+
 			"sends at a fixed rate (open model) for %s per step, stepping up until a step has p99 > %s, an error (anything but "+
 			"201/200/409, including transport errors) or sends below 95%% of the asked rate; then one step between the last pass "+
 			"and the first failure. A failed step is run once more, and a rate fails only when it fails twice in a row. The writer's backlog is drained between steps.", stock, c.step, c.p99)

@@ -62,8 +62,15 @@ func startStack(ctx context.Context, logf func(string, ...any)) (*devstack.Stack
 	return st, pool, nil
 }
 
-// startShop starts a fresh stack and `recordshop serve` in the given reserve mode.
-func startShop(ctx context.Context, bin, mode string, logf func(string, ...any)) (*shop, error) {
+// startShop starts a fresh stack and `recordshop serve` in the given reserve mode. The customers (ids from..to)
+// sign up before serve starts, as buyers of a launch do: serve warms its customer cache with them, so the
+// order path makes no Postgres round trip.
+func startShop(ctx context.Context, bin, mode string, customers int, logf func(string, ...any)) (s *shop, from, to int64, err error) {
+	s, err = startShopWith(ctx, bin, mode, customers, logf, &from, &to)
+	return s, from, to, err
+}
+
+func startShopWith(ctx context.Context, bin, mode string, customers int, logf func(string, ...any), from, to *int64) (*shop, error) {
 	st, pool, err := startStack(ctx, logf)
 	if err != nil {
 		return nil, err
@@ -76,6 +83,16 @@ func startShop(ctx context.Context, bin, mode string, logf func(string, ...any))
 	s.env = []string{"RS_PG_URL=" + st.PGURL, "RS_REDIS_URL=" + st.RedisURL, "RS_HTTP_ADDR=" + addr,
 		"RS_ADMIN_TOKENS=" + adminToken, "RS_STOREFRONT_TOKENS=" + storefrontToken, "RS_LOG_LEVEL=warn",
 		"RS_RESERVE_MODE=" + mode}
+	migrate := exec.CommandContext(ctx, bin, "migrate")
+	migrate.Env = append(os.Environ(), s.env...)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("recordshop migrate: %w: %s", err, out)
+	}
+	if *from, *to, err = s.addCustomers(ctx, customers); err != nil {
+		s.stop()
+		return nil, err
+	}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
