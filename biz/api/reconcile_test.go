@@ -138,6 +138,11 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 		{"redis stock tampered down", func(t *testing.T, s *shop, d model.Disc, _ int64) {
 			s.rdb.HIncrBy(context.Background(), s.keys().Disc(d.ID), "avail", -4)
 		}, func(d model.Disc, _ int64) []found { return []found{{Disc: d.ID, Verdict: "drift", Drift: -4}} }, false, true},
+		{"redis ahead of postgres (a guarded change that rolled back)", func(t *testing.T, s *shop, d model.Disc, _ int64) {
+			ctx := context.Background()
+			s.rdb.HIncrBy(ctx, s.keys().Disc(d.ID), "ver", 1)
+			s.rdb.HIncrBy(ctx, s.keys().Disc(d.ID), "avail", -3)
+		}, func(d model.Disc, _ int64) []found { return []found{{Disc: d.ID, Verdict: "drift", Drift: -3}} }, false, true},
 		{"a customer's units tampered", func(t *testing.T, s *shop, d model.Disc, c int64) {
 			s.rdb.HIncrBy(context.Background(), s.keys().Bought(d.ID), strconv.FormatInt(c, 10), 2)
 		}, func(d model.Disc, c int64) []found {

@@ -111,6 +111,9 @@ type NotPersistedError struct{ RetryAfter time.Duration }
 
 func (e *NotPersistedError) Error() string { return "order not yet persisted" }
 
+// ErrConcurrentChange refuses a change that lost a race with another change of the same row; retry it.
+var ErrConcurrentChange = errors.New("changed concurrently; try again")
+
 // ErrUnavailable marks a store that cannot be reached right now (a restart, a network cut): the request may
 // succeed if repeated shortly, so it is a 503 with Retry-After, not a 500.
 var ErrUnavailable = errors.New("store unavailable")

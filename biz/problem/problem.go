@@ -138,6 +138,10 @@ func From(err error) *Problem {
 		return New(http.StatusConflict, "insufficient-stock", "Not enough stock", short.Error())
 	case errors.Is(err, model.ErrArchived):
 		return New(http.StatusConflict, "disc-archived", "Disc archived", "The disc is archived and can no longer change.")
+	case errors.Is(err, model.ErrConcurrentChange):
+		q := New(http.StatusConflict, "concurrent-change", "Changed concurrently", "Another change of the same record won the race; repeat the request.")
+		q.RetryAfter = time.Second
+		return q
 	case errors.Is(err, model.ErrConstraint):
 		return New(http.StatusUnprocessableEntity, "validation", "The request body is not valid", "A value is out of its allowed range.")
 	case errors.Is(err, model.ErrPartitionsDisagree):

@@ -43,6 +43,7 @@ type DiscReport struct {
 	StuckEvents   int             `json:"stuck_events"`
 	Notes         []string        `json:"notes,omitempty"`
 	customerFixes map[int64]int64 // what --fix adds per customer
+	versionAhead  bool            // Redis holds a version Postgres never committed: --fix reloads the disc
 }
 
 // CustomerDrift is a customer whose units of a disc differ between Redis and Postgres.
@@ -323,8 +324,10 @@ func (r *Reconciler) compare(ctx context.Context, p int, ids []int64) ([]DiscRep
 			d.Drift = -d.ExpectedAvail
 			d.Notes = append(d.Notes, "not in redis")
 		case rd.Version > l.Version:
-			// Redis applied a guarded change whose transaction has not committed yet: look again.
+			// Redis applied a guarded change whose transaction has not committed yet: look again. If it stays
+			// so, the transaction rolled back after the guard, and only a reload puts Redis back in step.
 			d.Verdict = VerdictDrift
+			d.versionAhead = true
 			d.Notes = append(d.Notes, fmt.Sprintf("redis at version %d, postgres at %d", rd.Version, l.Version))
 		default:
 			d.customerFixes = map[int64]int64{}
@@ -416,6 +419,16 @@ func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
 			}
 			fixed = append(fixed, fmt.Sprintf("disc %d: loaded into redis", d.DiscID))
 		case VerdictDrift:
+			if d.versionAhead {
+				if err := r.gate.Forget(ctx, d.DiscID); err != nil {
+					return rep, err
+				}
+				if err := r.relay.Load(ctx, d.DiscID); err != nil {
+					return rep, err
+				}
+				fixed = append(fixed, fmt.Sprintf("disc %d: reloaded from postgres (redis was at a version postgres never committed)", d.DiscID))
+				break
+			}
 			ok, err := r.gate.Adjust(ctx, d.DiscID, -d.Drift, d.customerFixes)
 			if err != nil {
 				return rep, err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -17,12 +19,13 @@ import (
 type EventStore interface {
 	Unapplied(ctx context.Context, discID int64, limit int) ([]pg.StockEvent, error)
 	MarkApplied(ctx context.Context, discID, version int64) error
-	Bought(ctx context.Context, discID int64) (map[int64]int64, error)
 }
 
-// DiscReader is what the relay needs to load discs whole.
+// DiscReader is what the relay needs to load discs whole: the disc, and its stock and units per customer
+// read in one snapshot.
 type DiscReader interface {
 	Get(ctx context.Context, id int64) (model.Disc, error)
+	Ledger(ctx context.Context, q pg.LedgerQuery) (map[int64]*pg.LedgerDisc, map[uuid.UUID]bool, error)
 }
 
 // Relay carries stock changes that start in Postgres (the stock_events outbox) to Redis, exactly once and in
@@ -106,29 +109,49 @@ func (r *Relay) apply(ctx context.Context, e pg.StockEvent) error {
 // Load puts a disc Redis does not have into it whole, from Postgres: avail is the Postgres stock less the units
 // Redis confirmed that Postgres does not have yet; bought is likewise. A disc Redis has is left alone. Either
 // way every event up to the version loaded is applied.
+//
+// Redis' pending orders are read first and Postgres after, in one snapshot that also says which of those orders
+// it has by now: the writer may move some in between, and their units are then in the stock already. (No new
+// order of the disc can arrive meanwhile: Redis refuses orders of a disc it does not hold.)
 func (r *Relay) Load(ctx context.Context, discID int64) error {
 	d, err := r.discs.Get(ctx, discID)
 	if err != nil {
 		return err
 	}
-	bought, err := r.events.Bought(ctx, discID)
+	pending, err := r.gate.PendingOrders(ctx, discID)
 	if err != nil {
 		return err
 	}
-	pending, pendingBy, err := r.gate.PendingUnits(ctx, discID)
+	ids := make([]uuid.UUID, len(pending))
+	for i, o := range pending {
+		ids[i] = o.ID
+	}
+	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: r.gate.Keys().Partition(discID),
+		DiscIDs: []int64{discID}, LastID: "0-0", PendingIDs: ids, StuckAfter: time.Hour})
 	if err != nil {
 		return err
 	}
-	for c, n := range pendingBy {
-		bought[c] += n
+	l, ok := ledger[discID]
+	if !ok {
+		return model.ErrNotFound
 	}
-	state := discState(d, d.StockVersion)
-	state.Avail = d.Stock - pending
+	state := discState(d, l.Version)
+	state.Avail = l.Stock
+	bought := map[int64]int64{}
+	for c, n := range l.Confirmed {
+		bought[c] = n
+	}
+	for _, o := range pending {
+		if !persisted[o.ID] {
+			state.Avail -= int64(o.Quantity)
+			bought[o.CustomerID] += int64(o.Quantity)
+		}
+	}
 	loaded, err := r.gate.Load(ctx, state, bought)
 	if err != nil || !loaded {
 		return err // there already: the next pass applies events one by one
 	}
-	return r.events.MarkApplied(ctx, discID, d.StockVersion)
+	return r.events.MarkApplied(ctx, discID, l.Version)
 }
 
 // LoadAll loads every disc of ids that Redis does not have (start-up, or after Redis lost its data).

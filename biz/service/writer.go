@@ -82,13 +82,16 @@ func (w *Writer) partition(ctx context.Context, p int) error {
 	}
 	start := "0"
 	nextClaim := time.Now().Add(w.cfg.ClaimIdle)
+	claimFrom := "0-0"           // XAUTOCLAIM scans the pending list in pieces: go on where the last call stopped
 	failures := map[string]int{} // entry id -> deliveries Postgres refused
 	for ctx.Err() == nil {
 		var entries []goredis.XMessage
 		var err error
 		if time.Now().After(nextClaim) {
-			entries, err = w.claim(ctx, p)
-			nextClaim = time.Now().Add(w.cfg.ClaimIdle / 2)
+			entries, claimFrom, err = w.claim(ctx, p, claimFrom)
+			if claimFrom == "0-0" { // the scan went round: rest until the next turn
+				nextClaim = time.Now().Add(w.cfg.ClaimIdle / 2)
+			}
 		} else {
 			entries, err = w.read(ctx, stream, start)
 			if err == nil && start == "0" && len(entries) == 0 {
@@ -150,19 +153,20 @@ func (w *Writer) read(ctx context.Context, stream, start string) ([]goredis.XMes
 	return res[0].Messages, nil
 }
 
-// claim takes over entries that another consumer read and left unacknowledged for ClaimIdle (it died).
-func (w *Writer) claim(ctx context.Context, p int) ([]goredis.XMessage, error) {
-	msgs, _, err := w.gate.Client().XAutoClaim(ctx, &goredis.XAutoClaimArgs{Stream: w.gate.Keys().Stream(p),
-		Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer, MinIdle: w.cfg.ClaimIdle, Start: "0-0",
+// claim takes over entries that another consumer read and left unacknowledged for ClaimIdle (it died),
+// scanning the pending list from `from`; it returns where the next call goes on ("0-0": the scan is done).
+func (w *Writer) claim(ctx context.Context, p int, from string) ([]goredis.XMessage, string, error) {
+	msgs, next, err := w.gate.Client().XAutoClaim(ctx, &goredis.XAutoClaimArgs{Stream: w.gate.Keys().Stream(p),
+		Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer, MinIdle: w.cfg.ClaimIdle, Start: from,
 		Count: int64(w.cfg.BatchSize)}).Result()
 	if err != nil {
-		return nil, err
+		return nil, "0-0", err
 	}
 	if len(msgs) > 0 {
 		w.metrics.claims.Add(float64(len(msgs)))
 		w.log.Info("claimed abandoned order entries", zap.Int("partition", p), zap.Int("entries", len(msgs)))
 	}
-	return msgs, nil
+	return msgs, next, nil
 }
 
 func (w *Writer) backlogOf(ctx context.Context, p int) int64 {

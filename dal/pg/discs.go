@@ -3,7 +3,9 @@ package pg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -117,7 +119,14 @@ func (r *Discs) Restock(ctx context.Context, id, delta int64, guard model.StockG
 // change runs one stock-changing statement (it returns the disc and the delta it made) in a transaction with
 // the guard of a negative delta.
 func (r *Discs) change(ctx context.Context, op string, id, delta int64, guard model.StockGuard, sql string, args ...any) (model.Disc, error) {
+	if guard != nil {
+		// Once the guard changed Redis, a client that goes away must not roll Postgres back under it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+	}
 	var d model.Disc
+	guarded := false
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var made int64
 		var err error
@@ -127,11 +136,16 @@ func (r *Discs) change(ctx context.Context, op string, id, delta int64, guard mo
 		if err := guard(ctx, d, made); err != nil {
 			return err
 		}
+		guarded = true
 		_, err = tx.Exec(ctx, `UPDATE stock_events SET applied_at = now() WHERE disc_id = $1 AND version = $2`, d.ID, d.StockVersion)
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, r.whyNoChange(ctx, op, id, delta)
+	}
+	if err != nil && guarded {
+		return d, fmt.Errorf("%s: redis applied version %d of disc %d but postgres did not commit it; run recordshop reconcile --fix: %w",
+			op, d.StockVersion, d.ID, translate(op, err))
 	}
 	return d, translate(op, err)
 }
@@ -150,7 +164,7 @@ func (r *Discs) whyNoChange(ctx context.Context, op string, id, delta int64) err
 	case stock+delta < 0:
 		return &model.InsufficientStockError{Stock: stock}
 	}
-	return translate(op, errors.New("disc changed concurrently; try again"))
+	return fmt.Errorf("%s: %w", op, model.ErrConcurrentChange)
 }
 
 const archiveDisc = `
@@ -171,7 +185,7 @@ func (r *Discs) Archive(ctx context.Context, id int64) (model.Disc, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		d, err = r.Get(ctx, id)
 		if err == nil && !d.Archived {
-			err = errors.New("disc changed concurrently; try again")
+			err = model.ErrConcurrentChange
 		}
 		return d, translate("discs.archive", err)
 	}

@@ -59,16 +59,3 @@ func (r *StockEvents) MarkApplied(ctx context.Context, discID, version int64) er
 		WHERE disc_id = $1 AND version <= $2 AND applied_at IS NULL`, discID, version)
 	return translate("stock_events.mark_applied", err)
 }
-
-// Bought returns the confirmed units of a disc per customer, as Postgres has them.
-func (r *StockEvents) Bought(ctx context.Context, discID int64) (map[int64]int64, error) {
-	rows, err := r.pool.Query(ctx, `SELECT customer_id, sum(quantity) FROM orders
-		WHERE disc_id = $1 AND status = 'confirmed' GROUP BY customer_id`, discID)
-	if err != nil {
-		return nil, translate("stock_events.bought", err)
-	}
-	out := map[int64]int64{}
-	var c, n int64
-	_, err = pgx.ForEachRow(rows, []any{&c, &n}, func() error { out[c] = n; return nil })
-	return out, translate("stock_events.bought", err)
-}

@@ -286,24 +286,20 @@ func (g *Gate) ClaimPartitions(ctx context.Context) error {
 	return nil
 }
 
-// PendingUnits returns the units of a disc that Redis confirmed and Postgres does not have yet, in all and
-// per customer.
-func (g *Gate) PendingUnits(ctx context.Context, discID int64) (int64, map[int64]int64, error) {
+// PendingOrders returns the orders of a disc that Redis confirmed and that were not flushed to Postgres when
+// it looked.
+func (g *Gate) PendingOrders(ctx context.Context, discID int64) ([]model.Order, error) {
 	recs, err := g.rdb.HVals(ctx, g.keys.Pending(g.keys.Partition(discID))).Result()
 	if err != nil {
-		return 0, nil, wrap("redis.pending_units", err)
+		return nil, wrap("redis.pending_orders", err)
 	}
-	var total int64
-	byCustomer := map[int64]int64{}
+	var out []model.Order
 	for _, rec := range recs {
-		o, err := model.ParseRecord(rec)
-		if err != nil || o.DiscID != discID {
-			continue
+		if o, err := model.ParseRecord(rec); err == nil && o.DiscID == discID {
+			out = append(out, o)
 		}
-		total += int64(o.Quantity)
-		byCustomer[o.CustomerID] += int64(o.Quantity)
 	}
-	return total, byCustomer, nil
+	return out, nil
 }
 
 // HasSales reports whether any customer holds units of the disc in Redis (confirmed, pending or persisted,
