@@ -127,5 +127,4 @@ var (
 	ErrUnknownDisc      = fmt.Errorf("unknown disc: %w", ErrNotFound)
 	ErrUnknownCustomer  = fmt.Errorf("unknown customer: %w", ErrNotFound)
 	ErrKeyReused        = errors.New("Idempotency-Key reused with another request")
-	ErrAlreadyCancelled = errors.New("order already cancelled")
 )

@@ -15,9 +15,8 @@ import (
 	"github.com/learecordshop/recordshop/biz/service"
 )
 
-// Exit codes of recordshop reconcile.
+// Exit codes of recordshop reconcile besides 0 (clean).
 const (
-	exitClean    = 0
 	exitDrift    = 1
 	exitNotCheck = 2
 )
