@@ -26,7 +26,7 @@ type BatchStore interface {
 type WriterConfig struct {
 	Consumer      string        // this writer's name in the consumer group; unique per process
 	BatchSize     int           // most entries per Postgres transaction
-	BatchWait     time.Duration // longest wait for a batch to fill
+	BatchWait     time.Duration // longest a batch waits to fill after its first read returned entries
 	ClaimIdle     time.Duration // entries another consumer left unacknowledged this long are taken over
 	MaxDeliveries int           // an entry Postgres refused this many times goes to the dead letters
 
@@ -93,10 +93,13 @@ func (w *Writer) partition(ctx context.Context, p int) error {
 				nextClaim = time.Now().Add(w.cfg.ClaimIdle / 2)
 			}
 		} else {
-			entries, err = w.read(ctx, stream, start)
+			entries, err = w.read(ctx, stream, start, idleBlock, w.cfg.BatchSize)
 			if err == nil && start == "0" && len(entries) == 0 {
 				start = ">" // our own history is done
 				continue
+			}
+			if err == nil && start == ">" {
+				entries = w.fill(ctx, stream, entries)
 			}
 		}
 		w.metrics.backlog.WithLabelValues(fmt.Sprint(p)).Set(float64(w.backlogOf(ctx, p)))
@@ -141,9 +144,14 @@ func (w *Writer) ensureGroup(ctx context.Context, stream string) bool {
 	return false
 }
 
-func (w *Writer) read(ctx context.Context, stream, start string) ([]goredis.XMessage, error) {
+// idleBlock is how long one read of an idle partition waits in Redis for an order; it bounds how late the
+// writer notices a shutdown.
+const idleBlock = 250 * time.Millisecond
+
+// read reads up to count entries from start, waiting up to block for the first (block < 0: no wait).
+func (w *Writer) read(ctx context.Context, stream, start string, block time.Duration, count int) ([]goredis.XMessage, error) {
 	res, err := w.gate.Client().XReadGroup(ctx, &goredis.XReadGroupArgs{Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer,
-		Streams: []string{stream, start}, Count: int64(w.cfg.BatchSize), Block: w.cfg.BatchWait}).Result()
+		Streams: []string{stream, start}, Count: int64(count), Block: block}).Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, nil
 	}
@@ -151,6 +159,28 @@ func (w *Writer) read(ctx context.Context, stream, start string) ([]goredis.XMes
 		return nil, err
 	}
 	return res[0].Messages, nil
+}
+
+// fill lets a batch that is not full yet gather new entries for BatchWait after its first, then takes what
+// came in one more read. A busy partition so commits a few large batches instead of many small ones: each
+// commit costs Postgres a WAL flush and both stores a round trip, whatever its size. A failed read or a
+// shutdown leaves the batch as it is; the next turn reads on.
+func (w *Writer) fill(ctx context.Context, stream string, entries []goredis.XMessage) []goredis.XMessage {
+	if len(entries) == 0 || len(entries) >= w.cfg.BatchSize || w.cfg.BatchWait <= 0 {
+		return entries
+	}
+	t := time.NewTimer(w.cfg.BatchWait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return entries
+	case <-t.C:
+	}
+	more, err := w.read(ctx, stream, ">", -1, w.cfg.BatchSize-len(entries))
+	if err != nil {
+		return entries
+	}
+	return append(entries, more...)
 }
 
 // claim takes over entries that another consumer read and left unacknowledged for ClaimIdle (it died),

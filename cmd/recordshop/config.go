@@ -50,7 +50,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{HTTPAddr: ":8080", Partitions: 16, LogLevel: "info", ReserveMode: "redis",
-		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 50 * time.Millisecond, ClaimIdle: 30 * time.Second}
+		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 20 * time.Millisecond, ClaimIdle: 30 * time.Second}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
@@ -115,7 +115,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	fs.StringVar(&c.ReserveMode, "reserve-mode", c.ReserveMode, "redis or postgres (RS_RESERVE_MODE)")
 	fs.IntVar(&c.MaxBacklog, "max-backlog", c.MaxBacklog, "confirmed orders per partition waiting for Postgres before orders get 503; 0 = no bound (RS_MAX_BACKLOG)")
 	fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "most orders per writer transaction (RS_WRITER_BATCH)")
-	fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "longest wait for a writer batch to fill (RS_WRITER_WAIT)")
+	fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "how long a writer batch gathers orders after its first (RS_WRITER_WAIT)")
 	fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
 	switch name {
 	case "serve", "dev":
