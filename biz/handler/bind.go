@@ -45,7 +45,7 @@ func decodeJSON(c *app.RequestContext, dst any) error {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
+		if len(bytes.TrimSpace(body[dec.InputOffset():])) != 0 {
 			return malformed("The body must hold one JSON object and nothing after it.")
 		}
 		return exactKeys(body, dst)
@@ -136,22 +136,92 @@ func exactKeys(body []byte, dst any) error {
 		names, _ = fieldNames.LoadOrStore(t, m)
 	}
 	known := names.(map[string]bool)
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // the opening brace
-		return nil
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		if key, ok := tok.(string); ok && !known[key] {
+	return objectKeys(body, func(key string) error {
+		if !known[key] {
 			return invalidBody(key, "is not a known field (names are case-sensitive)")
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+		return nil
+	})
+}
+
+// objectKeys calls fn with each top-level key of the JSON object body holds, in order, and stops at fn's first
+// error. body must be valid JSON (decodeJSON has decoded it); a body that is not an object has no keys. It
+// scans the bytes once without allocating, since it runs on every order.
+func objectKeys(body []byte, fn func(key string) error) error {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil
+	}
+	for i++; ; {
+		i = skipSpace(body, i)
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		if i >= len(body) || body[i] != '"' {
+			return nil // the closing brace
+		}
+		end := stringEnd(body, i)
+		key := body[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 { // escaped: let encoding/json read it
+			var s string
+			if err := json.Unmarshal(body[i:end], &s); err != nil {
+				return nil
+			}
+			key = []byte(s)
+		}
+		if err := fn(string(key)); err != nil {
+			return err
+		}
+		i = skipSpace(body, end)
+		i = skipValue(body, skipSpace(body, i+1)) // past the colon
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string that starts with the quote at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
 		}
 	}
-	return nil
+	return len(b)
+}
+
+// skipValue returns the index just past the value that starts at b[i] (for a number or literal: the comma
+// or brace that ends it).
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i) - 1
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
