@@ -154,6 +154,7 @@ func (s *Stack) start(ctx context.Context, o Options, pgBin, redisBin string, pg
 		args: []string{
 			"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", redisDir,
 			"--appendonly", aof, "--appendfsync", "everysec", "--daemonize", "no", "--protected-mode", "no",
+			"--auto-aof-rewrite-min-size", "512mb", // as deploy/redis.conf
 		},
 		stopSignal: syscall.SIGTERM,
 	}
