@@ -80,11 +80,17 @@ func (o *orderTargeter) targeter() vegeta.Targeter {
 	}
 }
 
-// attack runs tr at rate/s for d in this process (open model: vegeta sends on schedule whatever the answers)
-// and collects every answer.
-func attack(name string, tr vegeta.Targeter, rate int, d time.Duration) *run {
-	atk := vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(2048), vegeta.KeepAlive(true),
+// newAttacker returns a vegeta attacker with keep-alive connections. The steps of one rate search share one,
+// so each step starts on the connections the last one opened, as a storefront's steady traffic does; a
+// launch's burst gets a fresh one, since its buyers all connect at once.
+func newAttacker() *vegeta.Attacker {
+	return vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(2048), vegeta.KeepAlive(true),
 		vegeta.Timeout(10*time.Second), vegeta.Connections(10000), vegeta.MaxBody(4096))
+}
+
+// attack runs tr at rate/s for d with atk in this process (open model: vegeta sends on schedule whatever the
+// answers) and collects every answer.
+func attack(atk *vegeta.Attacker, name string, tr vegeta.Targeter, rate int, d time.Duration) *run {
 	r := &run{name: name, rate: rate, duration: d, start: time.Now(), codes: map[uint16]int{}}
 	r.samples = make([]sample, 0, int(float64(rate)*d.Seconds())+16)
 	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {

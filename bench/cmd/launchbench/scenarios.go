@@ -64,7 +64,7 @@ func hohpe(ctx context.Context, c config, s *shop, from int64) (*report, error) 
 	s.resetPeaks()
 	logf("hohpe-launch: %d buyers at %d/s on disc %d (%d units)", buyers, burstRate, d.ID, stock)
 	tg := &orderTargeter{base: s.base, token: storefrontToken, disc: d.ID, from: from, to: from + buyers - 1, prefix: "hohpe"}
-	r := attack("hohpe-launch", tg.targeter(), burstRate, burst)
+	r := attack(newAttacker(), "hohpe-launch", tg.targeter(), burstRate, burst)
 	transport := r.codes[0]
 	checks, drain := s.verify(ctx, d.ID, stock, r.created, transport)
 	checks = append(checks, check{what: "exactly 500 sold (201 answers)", ok: len(r.created) == stock,
@@ -133,51 +133,57 @@ func (r *run) passes(c config) (bool, string) {
 	return true, "pass"
 }
 
-// search steps the rate up until a step fails, then tries once between the last pass and the first failure.
-// drain (may be nil) runs between steps, so each step starts with an empty writer backlog.
+// search steps the rate up through c.rates until a step fails, then halves the interval between the last pass
+// and the first failure until it is narrower than 5% of the passing rate (at least 25/s), so the maximum it
+// reports is within 5% of the true one. A failed step is run once more: on 2 shared cores one GC pause or
+// fsync can spoil a step, so a rate fails only when it fails twice in a row. drain (may be nil) runs before
+// every step, so each starts with an empty writer backlog. All steps share one attacker (warm connections).
 func search(c config, name string, tr vegeta.Targeter, drain func()) (steps []*run, verdicts []string, best *run) {
-	warm := attack(name+"-warmup", tr, 500, 2*time.Second)
+	atk := newAttacker()
+	warm := attack(atk, name+"-warmup", tr, 500, 2*time.Second)
 	logf("%s: warm-up 500/s: p99 %s", name, fmtD(warm.p(0.99)))
 	steps, verdicts = append(steps, warm), append(verdicts, "warm-up (not counted)")
-	failAt := 0
-	for _, rate := range c.rates {
-		if drain != nil {
-			drain()
-		}
-		r := attack(name, tr, rate, c.step)
-		pass, why := r.passes(c)
-		logf("%s: %d/s: sent %.0f/s, p50 %s, p99 %s, errors %d: %s", name, rate, r.achieved(), fmtD(r.p(0.5)), fmtD(r.p(0.99)), r.errors, why)
-		steps, verdicts = append(steps, r), append(verdicts, why)
-		if !pass {
-			// One retry at the same rate: on 2 shared cores a single GC pause or fsync can cost one step;
-			// a rate fails only when it fails twice in a row.
+	step := func(rate int, note string) bool {
+		for try := 1; try <= 2; try++ {
 			if drain != nil {
 				drain()
 			}
-			r = attack(name, tr, rate, c.step)
-			pass, why = r.passes(c)
-			logf("%s: %d/s (again): sent %.0f/s, p50 %s, p99 %s, errors %d: %s", name, rate, r.achieved(), fmtD(r.p(0.5)), fmtD(r.p(0.99)), r.errors, why)
-			steps, verdicts = append(steps, r), append(verdicts, why+" (retry)")
+			r := attack(atk, name, tr, rate, c.step)
+			pass, why := r.passes(c)
+			again := ""
+			if try == 2 {
+				again = " (retry)"
+			}
+			logf("%s: %d/s%s%s: sent %.0f/s, p50 %s, p99 %s, errors %d: %s", name, rate, note, again, r.achieved(),
+				fmtD(r.p(0.5)), fmtD(r.p(0.99)), r.errors, why)
+			steps, verdicts = append(steps, r), append(verdicts, why+note+again)
+			if pass {
+				best = r
+				return true
+			}
 		}
-		if !pass {
+		return false
+	}
+	failAt := 0
+	for _, rate := range c.rates {
+		if !step(rate, "") {
 			failAt = rate
 			break
 		}
-		best = r
 	}
-	if failAt > 0 && best != nil && failAt-best.rate >= 500 {
-		// bounded: at most one step between
-		mid := (best.rate + failAt) / 2 / 250 * 250
-		if drain != nil {
-			drain()
+	for best != nil && failAt > 0 {
+		gap := failAt - best.rate
+		if gap <= max(25, best.rate/20) {
+			break
 		}
-		r := attack(name, tr, mid, c.step)
-		pass, why := r.passes(c)
-		logf("%s: %d/s (between): sent %.0f/s, p50 %s, p99 %s, errors %d: %s", name, mid, r.achieved(), fmtD(r.p(0.5)), fmtD(r.p(0.99)), r.errors, why)
-		steps, verdicts = append(steps, r), append(verdicts, why+" (between the last pass and the first failure)")
-		if pass {
-			best = r
+		mid := (best.rate + gap/2) / 25 * 25
+		if mid <= best.rate || mid >= failAt {
+			break
 		}
+		if step(mid, " (between the last pass and the first failure)") {
+			continue
+		}
+		failAt = mid
 	}
 	return steps, verdicts, best
 }
@@ -244,8 +250,10 @@ func sustained(ctx context.Context, c config, s *shop, name string, from, to int
 			"own Idempotency-Key. The customers signed up before serve started, so its customer cache knows them and an order "+
 			"makes no Postgres round trip. vegeta "+
 			"sends at a fixed rate (open model) for %s per step, stepping up until a step has p99 > %s, an error (anything but "+
-			"201/200/409, including transport errors) or sends below 95%% of the asked rate; then one step between the last pass "+
-			"and the first failure. A failed step is run once more, and a rate fails only when it fails twice in a row. The writer's backlog is drained between steps.", stock, c.step, c.p99)
+			"201/200/409, including transport errors) or sends below 95%% of the asked rate; then it halves the interval between "+
+			"the last pass and the first failure until it is narrower than 5%% of the passing rate. A failed step is run once "+
+			"more, and a rate fails only when it fails twice in a row. All steps share one vegeta attacker (its keep-alive "+
+			"connections stay open between steps), and the writer's backlog is drained before each step.", stock, c.step, c.p99)
 	}
 	rep.tables = append(rep.tables, stepTable(steps, verdicts))
 	if best != nil {
@@ -326,8 +334,8 @@ func browse(ctx context.Context, c config, s *shop, best *run, from, to int64) (
 	logf("browse: reads %d/s with orders %d/s for %s", readRate, orderRate, dur)
 	var orders *run
 	done := make(chan struct{})
-	go func() { orders = attack("browse-orders", tg.targeter(), orderRate, dur); close(done) }()
-	rd := attack("browse-reads", reads, readRate, dur)
+	go func() { orders = attack(newAttacker(), "browse-orders", tg.targeter(), orderRate, dur); close(done) }()
+	rd := attack(newAttacker(), "browse-reads", reads, readRate, dur)
 	<-done
 	rd.errors = 0
 	for code, k := range rd.codes {
