@@ -240,6 +240,46 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 	}
 }
 
+// TestReconcileDiscNotYetInRedis: a disc created in Postgres that the relay has not brought to Redis yet
+// (`recordshop seed` on a live shop does this to thousands at once) is in flight, not drift, until it is
+// old enough to be stuck; --fix then loads it.
+func TestReconcileDiscNotYetInRedis(t *testing.T) {
+	ctx := context.Background()
+	s := startShop(t, api.ModeRedis, time.Hour) // no relay pass during the test
+	price := int64(1990)
+	if err := pg.NewDiscs(s.pool).CreateMany(ctx, []model.DiscCreate{{Name: "Seeded", Artist: "Seeder",
+		ReleaseYear: 2001, Style: "Rock", PriceCents: &price, Stock: 136, StartsAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := s.pool.QueryRow(ctx, `SELECT id FROM discs WHERE name = 'Seeded'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.rdb.Exists(ctx, s.keys().Disc(id)).Result(); n != 0 {
+		t.Fatalf("the disc reached Redis without the relay; the test does not test anything")
+	}
+	r := s.reconciler(service.ReconcileConfig{})
+	if rep, err := r.Check(ctx, 0); err != nil || !rep.Clean {
+		t.Fatalf("a disc the relay has not loaded yet is reported: %v %s %+v", err, rep.Summary, rep.Problems)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE stock_events SET created_at = now() - interval '2 minutes' WHERE disc_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Check(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Clean || len(rep.Problems) != 1 || rep.Problems[0].DiscID != id || rep.Problems[0].Verdict != "stuck" {
+		t.Fatalf("a disc left out of Redis for 2 minutes: want one stuck problem for disc %d, got %s %+v", id, rep.Summary, rep.Problems)
+	}
+	if rep, err = r.Fix(ctx, rep); err != nil || !rep.Clean {
+		t.Fatalf("after --fix: %v %s %+v", err, rep.Summary, rep.Problems)
+	}
+	if avail, _ := s.rdb.HGet(ctx, s.keys().Disc(id), "avail").Int64(); avail != 136 {
+		t.Fatalf("avail in Redis after --fix = %d; want 136", avail)
+	}
+}
+
 func mustV7(t *testing.T) uuid.UUID {
 	t.Helper()
 	id, err := uuid.NewV7()

@@ -316,6 +316,14 @@ func (r *Reconciler) compare(ctx context.Context, p int, ids []int64) ([]DiscRep
 			d.Notes = append(d.Notes, fmt.Sprintf("postgres stock %d, ledger says %d", l.Stock, d.LedgerStock))
 		case !rd.Present && l.Archived:
 			// Redis need not hold a disc that is off sale.
+		case !rd.Present && l.NeverApplied:
+			// Created in Postgres, and the relay has not brought it to Redis yet (`recordshop seed` on a live
+			// shop, or a create whose process died after commit): in flight, until it is old enough to be stuck.
+			d.ExpectedAvail, d.Drift = 0, 0
+			d.Notes = append(d.Notes, "not in redis yet: its stock events wait for the relay")
+			if d.StuckEvents > 0 {
+				d.Verdict = VerdictStuck
+			}
 		case !rd.Present:
 			// Nothing in Redis to compare by stream position: the disc needs all its stock, less what is
 			// confirmed and not yet in Postgres.

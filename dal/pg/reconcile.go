@@ -23,7 +23,8 @@ type LedgerDisc struct {
 	// back through cancel events Redis had not applied at the snapshot.
 	Confirmed, After, CancelsAfter map[int64]int64
 	AfterTotal                     int64
-	OldUnapplied                   int // unapplied stock events older than the stuck threshold
+	OldUnapplied                   int  // unapplied stock events older than the stuck threshold
+	NeverApplied                   bool // no stock event of the disc has reached Redis yet (it was just created)
 }
 
 // LedgerQuery names the discs of one partition snapshot to read.
@@ -53,7 +54,8 @@ SELECT d.id, d.archived, d.stock, d.stock_version,
        COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),
        COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
        (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
-            AND e.created_at < now() - make_interval(secs => $3::float8))
+            AND e.created_at < now() - make_interval(secs => $3::float8)),
+       NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL)
 FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`,
 			q.DiscIDs, versions, q.StuckAfter.Seconds())
 		if err != nil {
@@ -61,7 +63,8 @@ FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.i
 		}
 		for rows.Next() {
 			l := &LedgerDisc{Confirmed: map[int64]int64{}, After: map[int64]int64{}, CancelsAfter: map[int64]int64{}}
-			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied); err != nil {
+			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied,
+				&l.NeverApplied); err != nil {
 				return err
 			}
 			out[l.ID] = l
