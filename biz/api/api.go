@@ -27,6 +27,9 @@ import (
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
+// DefaultNamespace prefixes every Redis key of a shop.
+const DefaultNamespace = "rs:"
+
 // Reservation modes.
 const (
 	ModeRedis    = "redis"
@@ -44,7 +47,7 @@ type Deps struct {
 
 	Mode       string // ModeRedis (default) or ModePostgres
 	Partitions int    // Redis partitions (16 when 0)
-	Namespace  string // prefix of every Redis key ("rs:" when empty)
+	Namespace  string // prefix of every Redis key (DefaultNamespace when empty)
 	Orders     service.OrderConfig
 	Writer     service.WriterConfig
 	// RelayInterval is how often the relay sweeps the stock_events outbox for what a crash left (1 s).
@@ -161,7 +164,7 @@ func withDefaults(d Deps) Deps {
 		d.Partitions = 16
 	}
 	if d.Namespace == "" {
-		d.Namespace = "rs:"
+		d.Namespace = DefaultNamespace
 	}
 	if d.Now == nil {
 		d.Now = time.Now

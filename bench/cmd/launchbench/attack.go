@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"sort"
 	"sync/atomic"
@@ -80,17 +81,19 @@ func (o *orderTargeter) targeter() vegeta.Targeter {
 	}
 }
 
-// newAttacker returns a vegeta attacker with keep-alive connections. The steps of one rate search share one,
-// so each step starts on the connections the last one opened, as a storefront's steady traffic does; a
-// launch's burst gets a fresh one, since its buyers all connect at once.
-func newAttacker() *vegeta.Attacker {
-	return vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(2048), vegeta.KeepAlive(true),
-		vegeta.Timeout(10*time.Second), vegeta.Connections(10000), vegeta.MaxBody(4096))
+// newClient returns the HTTP client of an attack: keep-alive connections, as many as vegeta needs. The steps
+// of one rate search share one, so each step starts on the connections the last one opened, as a storefront's
+// steady traffic does; a launch's burst gets a fresh one, since its buyers all connect at once.
+func newClient() *http.Client {
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext,
+		MaxIdleConnsPerHost: 10000}}
 }
 
-// attack runs tr at rate/s for d with atk in this process (open model: vegeta sends on schedule whatever the
-// answers) and collects every answer.
-func attack(atk *vegeta.Attacker, name string, tr vegeta.Targeter, rate int, d time.Duration) *run {
+// attack runs tr at rate/s for d over client in this process (open model: vegeta sends on schedule whatever
+// the answers) and collects every answer.
+func attack(client *http.Client, name string, tr vegeta.Targeter, rate int, d time.Duration) *run {
+	atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(64), vegeta.MaxWorkers(2048), vegeta.MaxBody(4096))
 	r := &run{name: name, rate: rate, duration: d, start: time.Now(), codes: map[uint16]int{}}
 	r.samples = make([]sample, 0, int(float64(rate)*d.Seconds())+16)
 	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {

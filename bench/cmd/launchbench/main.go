@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,7 +29,10 @@ type config struct {
 	customers  int
 }
 
-func main() {
+func main() { os.Exit(launchbench()) }
+
+// launchbench runs the bench and returns the exit code: 0 every invariant held, 1 one broke, 2 it could not run.
+func launchbench() int {
 	var c config
 	var scen, rates string
 	flag.StringVar(&c.recordshop, "recordshop", "bin/recordshop", "the recordshop binary to bench")
@@ -39,7 +43,19 @@ func main() {
 	flag.StringVar(&rates, "rates", "250,500,1000,2000,3000,4000,5000,6000,8000,10000,12000", "rate steps (orders/s), ascending")
 	flag.DurationVar(&c.p99, "p99", 10*time.Millisecond, "the p99 a sustained step must keep")
 	flag.IntVar(&c.customers, "customers", 300_000, "customers inserted per stack")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench itself (vegeta's side) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "launchbench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	c.scenarios = map[string]bool{}
 	for _, s := range strings.Split(scen, ",") {
 		c.scenarios[strings.TrimSpace(s)] = true
@@ -48,7 +64,7 @@ func main() {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || n <= 0 {
 			fmt.Fprintf(os.Stderr, "launchbench: bad rate %q\n", r)
-			os.Exit(2)
+			return 2
 		}
 		c.rates = append(c.rates, n)
 	}
@@ -57,13 +73,14 @@ func main() {
 	ok, err := bench(ctx, c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "launchbench:", err)
-		os.Exit(2)
+		return 2
 	}
 	if !ok {
 		fmt.Fprintln(os.Stderr, "launchbench: FAILED: an invariant is broken (see the reports)")
-		os.Exit(1)
+		return 1
 	}
 	fmt.Fprintln(os.Stderr, "launchbench: every invariant held")
+	return 0
 }
 
 func logf(format string, args ...any) {

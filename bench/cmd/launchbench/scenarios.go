@@ -64,7 +64,7 @@ func hohpe(ctx context.Context, c config, s *shop, from int64) (*report, error) 
 	s.resetPeaks()
 	logf("hohpe-launch: %d buyers at %d/s on disc %d (%d units)", buyers, burstRate, d.ID, stock)
 	tg := &orderTargeter{base: s.base, token: storefrontToken, disc: d.ID, from: from, to: from + buyers - 1, prefix: "hohpe"}
-	r := attack(newAttacker(), "hohpe-launch", tg.targeter(), burstRate, burst)
+	r := attack(newClient(), "hohpe-launch", tg.targeter(), burstRate, burst)
 	transport := r.codes[0]
 	checks, drain := s.verify(ctx, d.ID, stock, r.created, transport)
 	checks = append(checks, check{what: "exactly 500 sold (201 answers)", ok: len(r.created) == stock,
@@ -137,10 +137,10 @@ func (r *run) passes(c config) (bool, string) {
 // and the first failure until it is narrower than 5% of the passing rate (at least 25/s), so the maximum it
 // reports is within 5% of the true one. A failed step is run once more: on 2 shared cores one GC pause or
 // fsync can spoil a step, so a rate fails only when it fails twice in a row. drain (may be nil) runs before
-// every step, so each starts with an empty writer backlog. All steps share one attacker (warm connections).
+// every step, so each starts with an empty writer backlog. All steps share one HTTP client (warm connections).
 func search(c config, name string, tr vegeta.Targeter, drain func()) (steps []*run, verdicts []string, best *run) {
-	atk := newAttacker()
-	warm := attack(atk, name+"-warmup", tr, 500, 2*time.Second)
+	client := newClient()
+	warm := attack(client, name+"-warmup", tr, 500, 2*time.Second)
 	logf("%s: warm-up 500/s: p99 %s", name, fmtD(warm.p(0.99)))
 	steps, verdicts = append(steps, warm), append(verdicts, "warm-up (not counted)")
 	step := func(rate int, note string) bool {
@@ -148,7 +148,7 @@ func search(c config, name string, tr vegeta.Targeter, drain func()) (steps []*r
 			if drain != nil {
 				drain()
 			}
-			r := attack(atk, name, tr, rate, c.step)
+			r := attack(client, name, tr, rate, c.step)
 			pass, why := r.passes(c)
 			again := ""
 			if try == 2 {
@@ -252,7 +252,7 @@ func sustained(ctx context.Context, c config, s *shop, name string, from, to int
 			"sends at a fixed rate (open model) for %s per step, stepping up until a step has p99 > %s, an error (anything but "+
 			"201/200/409, including transport errors) or sends below 95%% of the asked rate; then it halves the interval between "+
 			"the last pass and the first failure until it is narrower than 5%% of the passing rate. A failed step is run once "+
-			"more, and a rate fails only when it fails twice in a row. All steps share one vegeta attacker (its keep-alive "+
+			"more, and a rate fails only when it fails twice in a row. All steps share one HTTP client (its keep-alive "+
 			"connections stay open between steps), and the writer's backlog is drained before each step.", stock, c.step, c.p99)
 	}
 	rep.tables = append(rep.tables, stepTable(steps, verdicts))
@@ -334,8 +334,8 @@ func browse(ctx context.Context, c config, s *shop, best *run, from, to int64) (
 	logf("browse: reads %d/s with orders %d/s for %s", readRate, orderRate, dur)
 	var orders *run
 	done := make(chan struct{})
-	go func() { orders = attack(newAttacker(), "browse-orders", tg.targeter(), orderRate, dur); close(done) }()
-	rd := attack(newAttacker(), "browse-reads", reads, readRate, dur)
+	go func() { orders = attack(newClient(), "browse-orders", tg.targeter(), orderRate, dur); close(done) }()
+	rd := attack(newClient(), "browse-reads", reads, readRate, dur)
 	<-done
 	rd.errors = 0
 	for code, k := range rd.codes {

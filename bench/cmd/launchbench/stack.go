@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,9 +17,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/learecordshop/recordshop/biz/api"
 	"github.com/learecordshop/recordshop/dal/devstack"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
+
+// partitions is RS_PARTITIONS of every shop the bench starts (the default).
+const partitions = 16
 
 const (
 	adminToken      = "bench-admin-token-0123456789"
@@ -32,6 +37,7 @@ const (
 type shop struct {
 	stack *devstack.Stack
 	pool  *pgxpool.Pool
+	rdb   *goredis.Client
 	cmd   *exec.Cmd
 	base  string   // http://127.0.0.1:port
 	env   []string // the RS_* settings the child got (secrets masked where printed)
@@ -82,7 +88,7 @@ func startShopWith(ctx context.Context, bin, mode string, customers int, logf fu
 	s := &shop{stack: st, pool: pool, base: "http://" + addr, bin: bin, mode: mode, logf: logf}
 	s.env = []string{"RS_PG_URL=" + st.PGURL, "RS_REDIS_URL=" + st.RedisURL, "RS_HTTP_ADDR=" + addr,
 		"RS_ADMIN_TOKENS=" + adminToken, "RS_STOREFRONT_TOKENS=" + storefrontToken, "RS_LOG_LEVEL=warn",
-		"RS_RESERVE_MODE=" + mode}
+		"RS_RESERVE_MODE=" + mode, "RS_PARTITIONS=" + strconv.Itoa(partitions)}
 	migrate := exec.CommandContext(ctx, bin, "migrate")
 	migrate.Env = append(os.Environ(), s.env...)
 	if out, err := migrate.CombinedOutput(); err != nil {
@@ -174,6 +180,9 @@ func (s *shop) stop() {
 	if s.pool != nil {
 		s.pool.Close()
 	}
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
 	if s.stack != nil {
 		if err := s.stack.Stop(); err != nil {
 			s.logf("stack stop: %v", err)
@@ -247,25 +256,33 @@ func (s *shop) seed(ctx context.Context, n int) error {
 	return nil
 }
 
-// backlog sums recordshop_writer_backlog over the partitions from /metrics.
+// backlog is how many confirmed orders wait for Postgres: the pending hashes of every partition.
 func (s *shop) backlog() (float64, error) {
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
+	if s.rdb == nil {
+		rdb, err := rsredis.Connect(context.Background(), s.stack.RedisURL)
+		if err != nil {
+			return 0, err
+		}
+		s.rdb = rdb
+	}
+	// Redis itself, not the writer's gauge: that is sampled when the writer reads, so it can say 0 while a
+	// batch it just read is still on its way to Postgres.
+	keys := rsredis.Keys{Namespace: api.DefaultNamespace, Partitions: partitions}
+	ctx := context.Background()
+	cmds := make([]*goredis.IntCmd, partitions)
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = p.HLen(ctx, keys.Pending(i))
+		}
+		return nil
+	}); err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "recordshop_writer_backlog{") || strings.HasPrefix(line, "recordshop_writer_backlog ") {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			sum += v
-		}
+	var sum int64
+	for _, c := range cmds {
+		sum += c.Val()
 	}
-	return sum, sc.Err()
+	return float64(sum), nil
 }
 
 // reconcile runs `recordshop reconcile --json` and returns its exit code and output.
