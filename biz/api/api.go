@@ -186,7 +186,7 @@ func withDefaults(d Deps) Deps {
 		d.Writer.BatchSize = 500
 	}
 	if d.Writer.BatchWait == 0 {
-		d.Writer.BatchWait = 20 * time.Millisecond
+		d.Writer.BatchWait = 5 * time.Millisecond
 	}
 	if d.Writer.ClaimIdle == 0 {
 		d.Writer.ClaimIdle = 30 * time.Second

@@ -50,7 +50,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{HTTPAddr: ":8080", Partitions: 16, LogLevel: "info", ReserveMode: "redis",
-		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 20 * time.Millisecond, ClaimIdle: 30 * time.Second}
+		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 5 * time.Millisecond, ClaimIdle: 30 * time.Second}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
