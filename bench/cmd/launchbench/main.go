@@ -40,7 +40,7 @@ func launchbench() int {
 	flag.StringVar(&c.out, "out", "bench/results", "where the reports go")
 	flag.StringVar(&scen, "scenarios", "hohpe-launch,sustained,browse,baseline,ceiling", "scenarios to run")
 	flag.DurationVar(&c.step, "step", 5*time.Second, "duration of each rate step")
-	flag.StringVar(&rates, "rates", "250,500,1000,2000,3000,4000,5000,6000,8000,10000,12000", "rate steps (orders/s), ascending")
+	flag.StringVar(&rates, "rates", "250,500,1000,2000,3000,4000,5000,6000,8000,10000,12000,14000,16000", "rate steps (orders/s), ascending")
 	flag.DurationVar(&c.p99, "p99", 10*time.Millisecond, "the p99 a sustained step must keep")
 	flag.IntVar(&c.customers, "customers", 300_000, "customers inserted per stack")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench itself (vegeta's side) to this file")

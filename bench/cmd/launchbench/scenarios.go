@@ -133,6 +133,9 @@ func (r *run) passes(c config) (bool, string) {
 	return true, "pass"
 }
 
+// cooldown is the pause after a failed step.
+const cooldown = 10 * time.Second
+
 // search steps the rate up through c.rates until a step fails, then halves the interval between the last pass
 // and the first failure until it is narrower than 5% of the passing rate (at least 25/s), so the maximum it
 // reports is within 5% of the true one. A failed step is run once more: on 2 shared cores one GC pause or
@@ -161,6 +164,10 @@ func search(c config, name string, tr vegeta.Targeter, drain func()) (steps []*r
 				best = r
 				return true
 			}
+			// An overloaded step leaves work behind (Postgres vacuuming the rows it inserted, Redis and
+			// Postgres syncing what it wrote): let it finish, so the next step starts as quiet as a step of
+			// the ramp does instead of being judged on the last one's aftermath.
+			time.Sleep(cooldown)
 		}
 		return false
 	}
@@ -252,7 +259,8 @@ func sustained(ctx context.Context, c config, s *shop, name string, from, to int
 			"sends at a fixed rate (open model) for %s per step, stepping up until a step has p99 > %s, an error (anything but "+
 			"201/200/409, including transport errors) or sends below 95%% of the asked rate; then it halves the interval between "+
 			"the last pass and the first failure until it is narrower than 5%% of the passing rate. A failed step is run once "+
-			"more, and a rate fails only when it fails twice in a row. All steps share one HTTP client (its keep-alive "+
+			"more, and a rate fails only when it fails twice in a row; a failed step is followed by a 10 s pause, so the next "+
+			"starts as quiet as a step of the ramp does. All steps share one HTTP client (its keep-alive "+
 			"connections stay open between steps), and the writer's backlog is drained before each step.", stock, c.step, c.p99)
 	}
 	rep.tables = append(rep.tables, stepTable(steps, verdicts))
