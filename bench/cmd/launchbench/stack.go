@@ -55,76 +55,70 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startStack(ctx context.Context, logf func(string, ...any)) (*devstack.Stack, *pgxpool.Pool, error) {
+// newShop starts a fresh stack (with Postgres and Redis clients) and picks the address its server will take.
+func newShop(ctx context.Context, bin, mode string, logf func(string, ...any)) (*shop, string, error) {
 	st, err := devstack.Start(ctx, devstack.Options{Durable: true, RedisAOF: true})
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	pool, err := pgxpool.New(ctx, st.PGURL)
+	s := &shop{stack: st, bin: bin, mode: mode, logf: logf}
+	if s.pool, err = pgxpool.New(ctx, st.PGURL); err == nil {
+		s.rdb, err = rsredis.Connect(ctx, st.RedisURL)
+	}
+	addr := ""
+	if err == nil {
+		addr, err = freeAddr()
+	}
 	if err != nil {
-		_ = st.Stop()
-		return nil, nil, err
+		s.stop()
+		return nil, "", err
 	}
-	return st, pool, nil
+	s.base = "http://" + addr
+	return s, addr, nil
 }
 
 // startShop starts a fresh stack and `recordshop serve` in the given reserve mode. The customers (ids from..to)
 // sign up before serve starts, as buyers of a launch do: serve warms its customer cache with them, so the
 // order path makes no Postgres round trip.
 func startShop(ctx context.Context, bin, mode string, customers int, logf func(string, ...any)) (s *shop, from, to int64, err error) {
-	s, err = startShopWith(ctx, bin, mode, customers, logf, &from, &to)
-	return s, from, to, err
-}
-
-func startShopWith(ctx context.Context, bin, mode string, customers int, logf func(string, ...any), from, to *int64) (*shop, error) {
-	st, pool, err := startStack(ctx, logf)
+	s, addr, err := newShop(ctx, bin, mode, logf)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	s := &shop{stack: st, pool: pool, base: "http://" + addr, bin: bin, mode: mode, logf: logf}
-	s.env = []string{"RS_PG_URL=" + st.PGURL, "RS_REDIS_URL=" + st.RedisURL, "RS_HTTP_ADDR=" + addr,
+	s.env = []string{"RS_PG_URL=" + s.stack.PGURL, "RS_REDIS_URL=" + s.stack.RedisURL, "RS_HTTP_ADDR=" + addr,
 		"RS_ADMIN_TOKENS=" + adminToken, "RS_STOREFRONT_TOKENS=" + storefrontToken, "RS_LOG_LEVEL=warn",
 		"RS_RESERVE_MODE=" + mode, "RS_PARTITIONS=" + strconv.Itoa(partitions)}
 	migrate := exec.CommandContext(ctx, bin, "migrate")
 	migrate.Env = append(os.Environ(), s.env...)
 	if out, err := migrate.CombinedOutput(); err != nil {
 		s.stop()
-		return nil, fmt.Errorf("recordshop migrate: %w: %s", err, out)
+		return nil, 0, 0, fmt.Errorf("recordshop migrate: %w: %s", err, out)
 	}
-	if *from, *to, err = s.addCustomers(ctx, customers); err != nil {
+	if from, to, err = s.addCustomers(ctx, customers); err != nil {
 		s.stop()
-		return nil, err
+		return nil, 0, 0, err
 	}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		s.stop()
-		return nil, err
+		return nil, 0, 0, err
 	}
 	if err := waitHTTP(ctx, s.base+"/readyz"); err != nil {
 		s.stop()
-		return nil, fmt.Errorf("recordshop serve did not become ready: %w", err)
+		return nil, 0, 0, fmt.Errorf("recordshop serve did not become ready: %w", err)
 	}
-	return s, nil
+	return s, from, to, nil
 }
 
 // startCeiling starts a fresh stack and the bare ceiling server on its Redis.
 func startCeiling(ctx context.Context, bin string, logf func(string, ...any)) (*shop, error) {
-	st, pool, err := startStack(ctx, logf)
+	s, addr, err := newShop(ctx, bin, "ceiling", logf)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	s := &shop{stack: st, pool: pool, base: "http://" + addr, bin: bin, mode: "ceiling", logf: logf}
-	s.cmd = exec.Command(bin, "-addr", addr, "-redis-url", st.RedisURL, "-disc", "1")
+	s.cmd = exec.Command(bin, "-addr", addr, "-redis-url", s.stack.RedisURL, "-disc", "1")
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		s.stop()
@@ -257,14 +251,7 @@ func (s *shop) seed(ctx context.Context, n int) error {
 }
 
 // backlog is how many confirmed orders wait for Postgres: the pending hashes of every partition.
-func (s *shop) backlog() (float64, error) {
-	if s.rdb == nil {
-		rdb, err := rsredis.Connect(context.Background(), s.stack.RedisURL)
-		if err != nil {
-			return 0, err
-		}
-		s.rdb = rdb
-	}
+func (s *shop) backlog() (int64, error) {
 	// Redis itself, not the writer's gauge: that is sampled when the writer reads, so it can say 0 while a
 	// batch it just read is still on its way to Postgres.
 	keys := rsredis.Keys{Namespace: api.DefaultNamespace, Partitions: partitions}
@@ -282,7 +269,7 @@ func (s *shop) backlog() (float64, error) {
 	for _, c := range cmds {
 		sum += c.Val()
 	}
-	return float64(sum), nil
+	return sum, nil
 }
 
 // reconcile runs `recordshop reconcile --json` and returns its exit code and output.

@@ -26,7 +26,7 @@ func (s *shop) verify(ctx context.Context, discID, initial int64, created []stri
 	// Drain: the writer's backlog (orders confirmed in Redis, not yet in Postgres) reaches zero.
 	start := time.Now()
 	drained := false
-	var last float64
+	var last int64
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		b, err := s.backlog()
 		if err == nil && b == 0 {
@@ -36,7 +36,7 @@ func (s *shop) verify(ctx context.Context, discID, initial int64, created []stri
 		last = b
 	}
 	drain := time.Since(start)
-	add("writer drained (backlog 0)", drained, "%.0f left after %s", last, drain.Round(time.Millisecond))
+	add("writer drained (backlog 0)", drained, "%d left after %s", last, drain.Round(time.Millisecond))
 
 	seen := map[string]bool{}
 	dups := 0
