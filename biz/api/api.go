@@ -19,6 +19,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/learecordshop/recordshop/biz/edge"
 	"github.com/learecordshop/recordshop/biz/handler"
 	mw "github.com/learecordshop/recordshop/biz/middleware"
 	"github.com/learecordshop/recordshop/biz/router"
@@ -50,6 +51,8 @@ type Deps struct {
 	Namespace  string // prefix of every Redis key (DefaultNamespace when empty)
 	Orders     service.OrderConfig
 	Writer     service.WriterConfig
+	// HTTP bounds what one client can make the server hold (edge.Defaults where zero).
+	HTTP edge.Limits
 	// RelayInterval is how often the relay sweeps the stock_events outbox for what a crash left (1 s).
 	RelayInterval time.Duration
 }
@@ -64,11 +67,6 @@ type API struct {
 
 	relayEvery time.Duration
 }
-
-// MaxRequestBytes is the transport's bound on a request body. The JSON decoder enforces the tighter
-// handler.MaxBodyBytes with a problem answer; this one only stops a client from making the server buffer
-// megabytes.
-const MaxRequestBytes = 1 << 20
 
 // New builds the shop. In Redis mode it first checks that both stores were made for this partition count,
 // loads into Redis every disc on sale that it lacks (never over live stock), applies what is left in the
@@ -133,13 +131,7 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := []config.Option{
-		server.WithMaxRequestBodySize(MaxRequestBytes),
-		server.WithHandleMethodNotAllowed(true),
-		server.WithDisablePrintRoute(true),
-		server.WithReadTimeout(10 * time.Second),
-		server.WithIdleTimeout(60 * time.Second),
-	}
+	base := append(edge.Options(d.HTTP), server.WithDisablePrintRoute(true))
 	a.Server = server.New(append(base, opts...)...)
 	if err := router.Register(a.Server.Engine, router.Deps{Handler: h, Tokens: d.Tokens, Log: d.Log, Registry: d.Registry}); err != nil {
 		return nil, err

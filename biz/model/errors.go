@@ -96,6 +96,13 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("purchase limit: the customer may buy %d more", e.Left)
 }
 
+// StockLimitError refuses a restock that would take a disc's stock above MaxStock.
+type StockLimitError struct{ Stock int64 }
+
+func (e *StockLimitError) Error() string {
+	return fmt.Sprintf("stock is %d; it may not exceed %d", e.Stock, MaxStock)
+}
+
 // NotStartedError refuses an order before the sale starts.
 type NotStartedError struct{ StartsAt time.Time }
 
@@ -117,6 +124,11 @@ var ErrConcurrentChange = errors.New("changed concurrently; try again")
 // ErrUnavailable marks a store that cannot be reached right now (a restart, a network cut): the request may
 // succeed if repeated shortly, so it is a 503 with Retry-After, not a 500.
 var ErrUnavailable = errors.New("store unavailable")
+
+// ErrOutcomeUnknown marks a write whose answer never came (a timeout, a cut connection): it may or may not have
+// happened. It is an ErrUnavailable; the client learns the outcome by repeating the request with the same
+// Idempotency-Key.
+var ErrOutcomeUnknown = fmt.Errorf("outcome unknown: %w", ErrUnavailable)
 
 // ErrPartitionsDisagree means the stores were made for another Redis partition count than configured.
 var ErrPartitionsDisagree = errors.New("partition counts disagree")

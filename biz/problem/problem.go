@@ -46,7 +46,7 @@ func New(status int, kind, title, detail string) *Problem {
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
 
-// Write answers p, with the request path as its instance.
+// Write answers p, with the request path as its instance, in place of any body already written.
 func Write(c *app.RequestContext, p *Problem) {
 	if p.Instance == "" {
 		p.Instance = string(c.Request.URI().Path())
@@ -54,6 +54,12 @@ func Write(c *app.RequestContext, p *Problem) {
 	if p.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(max(p.RetryAfter.Round(time.Second), time.Second)/time.Second)))
 	}
+	c.Response.ResetBody()
+	c.Data(p.Status, ContentType, Encode(p))
+}
+
+// Encode is p's JSON body.
+func Encode(p *Problem) []byte {
 	var body any = p
 	if len(p.Extra) > 0 {
 		m := map[string]any{"type": p.Type, "title": p.Title, "status": p.Status, "detail": p.Detail, "instance": p.Instance}
@@ -66,7 +72,39 @@ func Write(c *app.RequestContext, p *Problem) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // "<token>" reads better than "\u003ctoken\u003e"
 	_ = enc.Encode(body)     // strings, numbers and field errors always encode
-	c.Data(p.Status, ContentType, buf.Bytes())
+	return buf.Bytes()
+}
+
+// ForStatus is the problem for an error status that no handler explained: the framework's refusals of a
+// request it could not read, and any other bare status.
+func ForStatus(status int, detail string) *Problem {
+	var p *Problem
+	switch status {
+	case http.StatusBadRequest:
+		p = New(status, "malformed-request", "Malformed request", "The request could not be read as HTTP/1.1.")
+	case http.StatusNotFound:
+		p = New(status, "not-found", "Not found", "No such endpoint.")
+	case http.StatusMethodNotAllowed:
+		p = New(status, "method-not-allowed", "Method not allowed", "This endpoint does not take that method.")
+	case http.StatusRequestTimeout:
+		p = New(status, "request-timeout", "Request timeout", "The request did not arrive in time.")
+	case http.StatusRequestEntityTooLarge:
+		p = New(status, "body-too-large", "Request body too large", "The body is larger than this API accepts.")
+	case http.StatusRequestHeaderFieldsTooLarge:
+		p = New(status, "headers-too-large", "Request headers too large", "The request line and headers are larger than this API accepts.")
+	case http.StatusUnsupportedMediaType:
+		p = New(status, "unsupported-media-type", "Unsupported media type", "Send the body as application/json.")
+	default:
+		if status >= 500 {
+			p = New(status, "internal", "Internal error", "Something went wrong on our side; it has been logged.")
+		} else {
+			p = New(status, "http-"+strconv.Itoa(status), http.StatusText(status), "")
+		}
+	}
+	if detail != "" {
+		p.Detail = detail
+	}
+	return p
 }
 
 // From maps an error from bind, validation, a service or dal to the problem a client should see. Anything it
@@ -77,6 +115,7 @@ func From(err error) *Problem {
 		invalid  *model.ValidationError
 		conflict *model.ConflictError
 		short    *model.InsufficientStockError
+		ceiling  *model.StockLimitError
 		soldOut  *model.SoldOutError
 		limit    *model.LimitError
 		early    *model.NotStartedError
@@ -134,6 +173,10 @@ func From(err error) *Problem {
 			q.Errors = []model.FieldError{{Field: f, Detail: "is already registered"}}
 		}
 		return q
+	case errors.As(err, &ceiling):
+		q := New(http.StatusConflict, "stock-limit", "Stock limit", ceiling.Error()+".")
+		q.Extra = map[string]any{"stock": ceiling.Stock, "max_stock": model.MaxStock}
+		return q
 	case errors.As(err, &short):
 		return New(http.StatusConflict, "insufficient-stock", "Not enough stock", short.Error())
 	case errors.Is(err, model.ErrArchived):
@@ -146,6 +189,12 @@ func From(err error) *Problem {
 		return New(http.StatusUnprocessableEntity, "validation", "The request body is not valid", "A value is out of its allowed range.")
 	case errors.Is(err, model.ErrPartitionsDisagree):
 		return New(http.StatusConflict, "partitions-disagree", "Partition counts disagree", err.Error())
+	case errors.Is(err, model.ErrOutcomeUnknown):
+		q := New(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable",
+			"The order may or may not have been placed. Retry with the same Idempotency-Key: that returns the order "+
+				"if it was placed and never places it twice. Without a key, look up the customer's orders before buying again.")
+		q.RetryAfter = time.Second
+		return q
 	case errors.Is(err, model.ErrUnavailable):
 		q := New(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", "A store is restarting or unreachable; retry shortly.")
 		q.RetryAfter = time.Second

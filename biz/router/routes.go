@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/learecordshop/recordshop/biz/edge"
 	"github.com/learecordshop/recordshop/biz/handler"
 	mw "github.com/learecordshop/recordshop/biz/middleware"
 	"github.com/learecordshop/recordshop/biz/problem"
@@ -77,20 +78,19 @@ func Register(engine *route.Engine, d Deps) error {
 	if err != nil {
 		return err
 	}
-	engine.Use(mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log))
+	engine.Use(edge.Routed(), mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log), mw.Headers())
 	serveMetrics := adaptor.HertzHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	routes := Routes(d.Handler, serveMetrics)
 	for _, r := range routes {
 		engine.Handle(r.Method, r.Path, mw.Require(d.Tokens, r.Role), r.Handler)
 	}
 	engine.NoRoute(func(_ context.Context, c *app.RequestContext) {
-		problem.Write(c, problem.New(http.StatusNotFound, "not-found", "Not found", "No such endpoint."))
+		problem.Write(c, problem.ForStatus(http.StatusNotFound, ""))
 	})
 	engine.NoMethod(func(_ context.Context, c *app.RequestContext) {
 		// RFC 9110 asks a 405 to list the methods the resource does take.
 		c.Header("Allow", strings.Join(allowed(routes, string(c.Request.URI().Path())), ", "))
-		problem.Write(c, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
-			"This endpoint does not take that method."))
+		problem.Write(c, problem.ForStatus(http.StatusMethodNotAllowed, ""))
 	})
 	return nil
 }

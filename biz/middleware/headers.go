@@ -1,0 +1,68 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/cloudwego/hertz/pkg/app"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/biz/problem"
+)
+
+// singletonHeaders may each be sent at most once. Hertz keeps the first (or the last) of a repeated header
+// silently, so two Authorization headers would authenticate with whichever it kept, and two Idempotency-Keys
+// would make a retry's meaning depend on a proxy's ordering.
+var singletonHeaders = [...]string{"Authorization", "Content-Type", "Content-Length", "Host", "Idempotency-Key"}
+
+// nonEmptyHeaders, when sent, must carry a value: an empty Idempotency-Key is a client bug, not "no key".
+var nonEmptyHeaders = []string{"Idempotency-Key"}
+
+// Headers refuses, with 400 invalid-header, a request that repeats a singleton header or sends a header
+// that needs a value empty. It reads the raw header block, where repeats are still visible.
+func Headers() app.HandlerFunc {
+	return func(ctx context.Context, c *app.RequestContext) {
+		if err := checkHeaders(c.Request.Header.RawHeaders()); err != nil {
+			problem.Write(c, problem.From(err))
+			c.Abort()
+			return
+		}
+		c.Next(ctx)
+	}
+}
+
+func checkHeaders(raw []byte) error {
+	var counts [len(singletonHeaders)]int
+	var fields []model.FieldError
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		name, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			continue
+		}
+		for i, h := range singletonHeaders {
+			if bytes.EqualFold(bytes.TrimSpace(name), []byte(h)) {
+				counts[i]++
+			}
+		}
+		for _, h := range nonEmptyHeaders {
+			if bytes.EqualFold(bytes.TrimSpace(name), []byte(h)) && len(bytes.TrimSpace(value)) == 0 {
+				fields = append(fields, model.FieldError{Field: h, Detail: "must not be empty when sent"})
+			}
+		}
+	}
+	for i, h := range singletonHeaders {
+		if counts[i] > 1 {
+			fields = append(fields, model.FieldError{Field: h, Detail: "must be sent at most once"})
+		}
+	}
+	if len(fields) > 0 {
+		return &model.ValidationError{In: "header", Fields: fields}
+	}
+	return nil
+}
