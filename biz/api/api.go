@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -51,6 +52,9 @@ type Deps struct {
 	Namespace  string // prefix of every Redis key (DefaultNamespace when empty)
 	Orders     service.OrderConfig
 	Writer     service.WriterConfig
+	// CursorKey signs list cursors; every replica needs the same one (a random key when empty, which suits a
+	// single process and tests).
+	CursorKey []byte
 	// HTTP bounds what one client can make the server hold (edge.Defaults where zero).
 	HTTP edge.Limits
 	// RelayInterval is how often the relay sweeps the stock_events outbox for what a crash left (1 s).
@@ -127,6 +131,7 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		Ready:      readiness(d),
 		Log:        d.Log,
 		Now:        d.Now,
+		CursorKey:  d.CursorKey,
 	})
 	if err != nil {
 		return nil, err
@@ -160,6 +165,10 @@ func withDefaults(d Deps) Deps {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if len(d.CursorKey) == 0 {
+		d.CursorKey = make([]byte, 32)
+		_, _ = rand.Read(d.CursorKey) // crypto/rand never fails on a supported platform
 	}
 	if d.RelayInterval == 0 {
 		d.RelayInterval = time.Second

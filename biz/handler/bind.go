@@ -10,36 +10,48 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/cloudwego/hertz/pkg/app"
 
+	"github.com/learecordshop/recordshop/biz/edge"
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/problem"
 )
 
-// MaxBodyBytes bounds every request body; no valid request of this API comes near it.
-const MaxBodyBytes = 64 << 10
+// MaxBodyBytes bounds every request body (the transport refuses a larger one before reading it).
+const MaxBodyBytes = edge.MaxBodyBytes
 
-// decodeJSON reads the body strictly into dst: a JSON object of known fields with the right types, nothing
-// after it, at most MaxBodyBytes. Every failure is a 4xx problem naming the field where there is one.
+// decodeJSON reads the body strictly into dst: Content-Type application/json, valid UTF-8, one JSON object of
+// known fields, each once, spelled exactly, with the right types (and no null in a PATCH), nothing after it, at
+// most MaxBodyBytes. Every failure is a 4xx problem naming the field where there is one.
 func decodeJSON(c *app.RequestContext, dst any) error {
-	if ct := string(c.Request.Header.ContentType()); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-				"Send the body as application/json.")
-		}
+	mt, _, err := mime.ParseMediaType(string(c.Request.Header.ContentType()))
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"Send the body as application/json, with that Content-Type.")
 	}
-	body := c.Request.Body()
+	return decodeBody(c.Request.Body(), dst, string(c.Method()) == http.MethodPatch)
+}
+
+// decodeBody is decodeJSON without the request: the body's bytes alone. In a patch (RFC 7396 semantics) null
+// would mean "remove this field", and no field of the API can be removed, so a null is refused there; elsewhere
+// null is the same as leaving the field out (a client that marshals an unset optional field).
+func decodeBody(body []byte, dst any, patch bool) error {
 	if len(body) > MaxBodyBytes {
 		return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
 			fmt.Sprintf("The body must be at most %d bytes.", MaxBodyBytes))
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return malformed("The body is empty; send a JSON object.")
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly replace the bad bytes with U+FFFD and store that.
+		return malformed("The body is not valid UTF-8.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -48,7 +60,7 @@ func decodeJSON(c *app.RequestContext, dst any) error {
 		if len(bytes.TrimSpace(body[dec.InputOffset():])) != 0 {
 			return malformed("The body must hold one JSON object and nothing after it.")
 		}
-		return exactKeys(body, dst)
+		return exactKeys(body, dst, patch)
 	}
 	var (
 		syntax    *json.SyntaxError
@@ -95,11 +107,11 @@ func invalidBody(field, detail string) error {
 	return &model.ValidationError{In: "body", Fields: []model.FieldError{{Field: field, Detail: detail}}}
 }
 
-// pathID reads a positive integer id from the path.
+// pathID reads a positive integer id from the path, written canonically (model.ParseID).
 func pathID(c *app.RequestContext) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be a positive whole number"}}}
+	id, ok := model.ParseID(c.Param("id"))
+	if !ok {
+		return 0, &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be a positive whole number written in decimal digits"}}}
 	}
 	return id, nil
 }
@@ -116,7 +128,7 @@ var fieldNames sync.Map // reflect.Type -> map[string]bool
 
 // exactKeys refuses a top-level key that matches a field only case-insensitively ({"NAME": ...}):
 // encoding/json accepts those, and strict JSON means a client learns of its typo.
-func exactKeys(body []byte, dst any) error {
+func exactKeys(body []byte, dst any, patch bool) error {
 	t := reflect.TypeOf(dst)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -136,18 +148,25 @@ func exactKeys(body []byte, dst any) error {
 		names, _ = fieldNames.LoadOrStore(t, m)
 	}
 	known := names.(map[string]bool)
-	return objectKeys(body, func(key string) error {
-		if !known[key] {
+	var seen []string // a body has a handful of keys: a slice beats a map
+	return objectKeys(body, func(key string, value []byte) error {
+		switch {
+		case !known[key]:
 			return invalidBody(key, "is not a known field (names are case-sensitive)")
+		case slices.Contains(seen, key):
+			return invalidBody(key, "is given more than once")
+		case patch && string(value) == "null":
+			return invalidBody(key, "must not be null; leave the field out to keep its value")
 		}
+		seen = append(seen, key)
 		return nil
 	})
 }
 
-// objectKeys calls fn with each top-level key of the JSON object body holds, in order, and stops at fn's first
+// objectKeys calls fn with each top-level key of the JSON object body holds and its raw value, in order, and stops at fn's first
 // error. body must be valid JSON (decodeJSON has decoded it); a body that is not an object has no keys. It
 // scans the bytes once without allocating, since it runs on every order.
-func objectKeys(body []byte, fn func(key string) error) error {
+func objectKeys(body []byte, fn func(key string, value []byte) error) error {
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil
@@ -169,11 +188,12 @@ func objectKeys(body []byte, fn func(key string) error) error {
 			}
 			key = []byte(s)
 		}
-		if err := fn(string(key)); err != nil {
+		i = skipSpace(body, end)
+		start := skipSpace(body, i+1) // past the colon
+		i = skipValue(body, start)
+		if err := fn(string(key), bytes.TrimSpace(body[start:i])); err != nil {
 			return err
 		}
-		i = skipSpace(body, end)
-		i = skipValue(body, skipSpace(body, i+1)) // past the colon
 	}
 }
 

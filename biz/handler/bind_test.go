@@ -55,11 +55,25 @@ func TestObjectKeysMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("test body is not valid JSON: %s", body)
 		}
 		var got []string
-		if err := objectKeys([]byte(body), func(k string) error { got = append(got, k); return nil }); err != nil {
+		values := map[string]json.RawMessage{}
+		if err := objectKeys([]byte(body), func(k string, v []byte) error {
+			got = append(got, k)
+			values[k] = v
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if want := tokenKeys(t, []byte(body)); !slices.Equal(got, want) {
 			t.Errorf("objectKeys(%s) = %q; want %q", body, got, want)
+		}
+		var want map[string]json.RawMessage
+		if json.Unmarshal([]byte(body), &want) != nil {
+			continue // not an object: no keys, no values
+		}
+		for k, w := range want {
+			if compact(t, values[k]) != compact(t, w) {
+				t.Errorf("objectKeys(%s): value of %q = %s; want %s", body, k, values[k], w)
+			}
 		}
 	}
 }
@@ -67,7 +81,7 @@ func TestObjectKeysMatchesEncodingJSON(t *testing.T) {
 func TestObjectKeysStopsAtTheFirstError(t *testing.T) {
 	stop := errors.New("stop")
 	var seen []string
-	err := objectKeys([]byte(`{"a":1,"B":2,"c":3}`), func(k string) error {
+	err := objectKeys([]byte(`{"a":1,"B":2,"c":3}`), func(k string, _ []byte) error {
 		seen = append(seen, k)
 		if k == "B" {
 			return stop
@@ -77,4 +91,13 @@ func TestObjectKeysStopsAtTheFirstError(t *testing.T) {
 	if !errors.Is(err, stop) || !slices.Equal(seen, []string{"a", "B"}) {
 		t.Fatalf("err %v, keys seen %q; want stop after a, B", err, seen)
 	}
+}
+
+func compact(t *testing.T, b []byte) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		t.Fatalf("value %q is not JSON: %v", b, err)
+	}
+	return buf.String()
 }

@@ -2,7 +2,6 @@ package handler
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 
 	"github.com/cloudwego/hertz/pkg/app"
@@ -28,12 +27,7 @@ func (h *Handler) GetCustomer(ctx context.Context, c *app.RequestContext) {
 
 // ListCustomers handles GET /v1/customers.
 func (h *Handler) ListCustomers(ctx context.Context, c *app.RequestContext) {
-	q, err := model.ParseCustomerQuery(queryValues(c))
-	var list model.List[model.Customer]
-	if err == nil {
-		list, err = h.customers.List(ctx, q)
-	}
-	h.answer(c, http.StatusOK, list, err)
+	listPage(h, c, model.ParseCustomerQuery, func(q model.CustomerQuery) (model.List[model.Customer], error) { return h.customers.List(ctx, q) })
 }
 
 // UpdateCustomer handles PATCH /v1/customers/{id}.

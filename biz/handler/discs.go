@@ -29,12 +29,7 @@ func (h *Handler) GetDisc(ctx context.Context, c *app.RequestContext) {
 
 // ListDiscs handles GET /v1/discs.
 func (h *Handler) ListDiscs(ctx context.Context, c *app.RequestContext) {
-	q, err := model.ParseDiscQuery(queryValues(c))
-	var list model.List[model.Disc]
-	if err == nil {
-		list, err = h.catalog.List(ctx, q)
-	}
-	h.answer(c, http.StatusOK, list, err)
+	listPage(h, c, model.ParseDiscQuery, func(q model.DiscQuery) (model.List[model.Disc], error) { return h.catalog.List(ctx, q) })
 }
 
 // UpdateDisc handles PATCH /v1/discs/{id}.

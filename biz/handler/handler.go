@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/apidoc"
+	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/service"
 )
 
@@ -29,6 +30,7 @@ type Handler struct {
 	log       *zap.Logger
 	now       func() time.Time
 	docsPage  []byte
+	cursors   model.CursorCodec
 }
 
 // Deps are what the handlers need; every field is required.
@@ -41,6 +43,8 @@ type Deps struct {
 	Ready      []Check
 	Log        *zap.Logger
 	Now        func() time.Time
+	// CursorKey signs the list cursors handed to clients (model.CursorCodec).
+	CursorKey []byte
 }
 
 // New returns the handlers over deps. It renders the docs page once, from the OpenAPI document.
@@ -49,5 +53,6 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handler: docs page: %w", err)
 	}
-	return &Handler{catalog: d.Catalog, customers: d.Customers, orders: d.Orders, reconcile: d.Reconciler, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page}, nil
+	return &Handler{catalog: d.Catalog, customers: d.Customers, orders: d.Orders, reconcile: d.Reconciler, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page,
+		cursors: model.NewCursorCodec(d.CursorKey)}, nil
 }

@@ -43,12 +43,7 @@ func (h *Handler) GetOrder(ctx context.Context, c *app.RequestContext) {
 
 // ListOrders handles GET /v1/orders.
 func (h *Handler) ListOrders(ctx context.Context, c *app.RequestContext) {
-	q, err := model.ParseOrderQuery(queryValues(c))
-	var list model.List[model.Order]
-	if err == nil {
-		list, err = h.orders.List(ctx, q)
-	}
-	h.answer(c, http.StatusOK, list, err)
+	listPage(h, c, model.ParseOrderQuery, func(q model.OrderQuery) (model.List[model.Order], error) { return h.orders.List(ctx, q) })
 }
 
 // CancelOrder handles POST /v1/orders/{id}/cancel; cancelling a cancelled order answers it unchanged.
@@ -58,10 +53,11 @@ func (h *Handler) CancelOrder(ctx context.Context, c *app.RequestContext) {
 
 // byOrderID answers 200 with what fn returns for the path's order id (a UUID).
 func byOrderID(h *Handler, c *app.RequestContext, fn func(uuid.UUID) (model.Order, error)) {
-	id, err := uuid.Parse(c.Param("id"))
+	id, ok := model.ParseUUID(c.Param("id"))
 	var o model.Order
-	if err != nil {
-		err = &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be an order id (a UUID)"}}}
+	var err error
+	if !ok {
+		err = &model.ValidationError{In: "path", Fields: []model.FieldError{{Field: "id", Detail: "must be an order id (a UUID as 8-4-4-4-12 hex digits)"}}}
 	} else {
 		o, err = fn(id)
 	}

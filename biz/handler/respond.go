@@ -2,9 +2,11 @@ package handler
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/cloudwego/hertz/pkg/app"
 
+	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/problem"
 )
 
@@ -54,4 +56,19 @@ func (h *Handler) created(c *app.RequestContext, location string, v any, err err
 		c.Header("Location", location)
 	}
 	h.answer(c, http.StatusCreated, v, err)
+}
+
+// listPage answers one page of a list endpoint: the query parsed (its cursor checked against the signing key),
+// the page fetched, and where it ended signed into next_cursor.
+func listPage[Q, T any](h *Handler, c *app.RequestContext, parse func(url.Values, model.CursorCodec) (Q, error),
+	fetch func(Q) (model.List[T], error)) {
+	q, err := parse(queryValues(c), h.cursors)
+	var list model.List[T]
+	if err == nil {
+		list, err = fetch(q)
+	}
+	if list.Next != nil {
+		list.NextCursor = h.cursors.Encode(*list.Next)
+	}
+	h.answer(c, http.StatusOK, list, err)
 }

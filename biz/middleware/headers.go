@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"net/http"
 
 	"github.com/cloudwego/hertz/pkg/app"
 
@@ -18,10 +19,17 @@ var singletonHeaders = [...]string{"Authorization", "Content-Type", "Content-Len
 // nonEmptyHeaders, when sent, must carry a value: an empty Idempotency-Key is a client bug, not "no key".
 var nonEmptyHeaders = []string{"Idempotency-Key"}
 
-// Headers refuses, with 400 invalid-header, a request that repeats a singleton header or sends a header
-// that needs a value empty. It reads the raw header block, where repeats are still visible.
-func Headers() app.HandlerFunc {
+// Framing refuses what HTTP/1.1 forbids and Hertz lets through: a method that is not a token or a request
+// target with bytes outside visible ASCII (400 malformed-request), a repeated singleton header, or an empty
+// header that needs a value (400 invalid-header). It reads the raw header block, where repeats are still
+// visible.
+func Framing() app.HandlerFunc {
 	return func(ctx context.Context, c *app.RequestContext) {
+		if !isToken(c.Request.Header.Method()) || !isVisibleASCII(c.Request.Header.RequestURI()) {
+			problem.Write(c, problem.ForStatus(http.StatusBadRequest, "The request line is not valid HTTP/1.1."))
+			c.Abort()
+			return
+		}
 		if err := checkHeaders(c.Request.Header.RawHeaders()); err != nil {
 			problem.Write(c, problem.From(err))
 			c.Abort()
@@ -29,6 +37,29 @@ func Headers() app.HandlerFunc {
 		}
 		c.Next(ctx)
 	}
+}
+
+// isToken reports whether b is an RFC 9110 token (a method name).
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, ch := range b {
+		if ch <= ' ' || ch >= 0x7F || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), ch) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isVisibleASCII reports whether b is non-empty and has only visible ASCII (RFC 9112's request-target).
+func isVisibleASCII(b []byte) bool {
+	for _, ch := range b {
+		if ch <= ' ' || ch >= 0x7F {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 func checkHeaders(raw []byte) error {

@@ -1,11 +1,9 @@
 package model
 
 import (
-	"net/mail"
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -79,16 +77,20 @@ func (p *CustomerPatch) Validate(now time.Time) error {
 	return v.err()
 }
 
-// checkName trims s and checks it is a required, printable text of 1 to 200 characters.
+// checkName trims s and checks it is a required text of 1 to MaxTextLen characters that shows something (see
+// textProblem and visible for the rule).
 func checkName(v *fieldErrors, field, s string) string {
-	s = strings.TrimSpace(s)
+	msg := textProblem(s) // before trimming: a control character is refused wherever it stands
+	s = trimText(s)
 	switch {
+	case msg != "":
+		v.add(field, "%s", msg)
 	case s == "":
 		v.add(field, "is required")
-	case !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0:
-		v.add(field, "must be printable text")
-	case utf8.RuneCountInString(s) > 200:
-		v.add(field, "must be at most 200 characters")
+	case !visible(s):
+		v.add(field, "must hold at least one visible character")
+	case utf8.RuneCountInString(s) > MaxTextLen:
+		v.add(field, "must be at most %d characters", MaxTextLen)
 	}
 	return s
 }
@@ -99,26 +101,34 @@ func checkEmail(v *fieldErrors, s string) string {
 		v.add("email", "is required")
 		return s
 	}
-	addr, err := mail.ParseAddress(s)
-	at := strings.LastIndexByte(s, '@')
-	if err != nil || addr.Address != s || len(s) > 254 || at < 1 || !strings.Contains(s[at+1:], ".") {
+	// The address is ASCII: a plain local part and a host name of letters, digits and hyphens (an
+	// internationalised domain is written in its xn-- form). net/mail would also take quoted local parts,
+	// comments and display names, which no mailer of ours sends to.
+	if len(s) > 254 || !emailPattern.MatchString(s) {
 		v.add("email", "must be a plain email address like ana@example.com")
 	}
 	return s
 }
 
-var phonePattern = regexp.MustCompile(`^\+?[0-9]{8,15}$`)
+var (
+	phonePattern = regexp.MustCompile(`^\+?[0-9]{8,15}$`)
+	emailPattern = regexp.MustCompile("^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
+)
 
-// checkPhone accepts the usual separators and keeps digits with an optional leading +. Empty means no phone.
+// checkPhone accepts the usual separators and keeps digits with an optional leading +. Empty (or only spaces)
+// means no phone; anything else must hold 8 to 15 digits, so "()-" is refused rather than stored as no phone.
 func checkPhone(v *fieldErrors, s string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
 	s = strings.Map(func(r rune) rune {
 		if r == ' ' || r == '-' || r == '(' || r == ')' || r == '.' {
 			return -1
 		}
 		return r
 	}, s)
-	if s != "" && !phonePattern.MatchString(s) {
-		v.add("phone", "must be 8 to 15 digits, optionally starting with +")
+	if !phonePattern.MatchString(s) {
+		v.add("phone", "must be 8 to 15 digits, optionally starting with + (spaces, dots, dashes and parentheses are ignored)")
 	}
 	return s
 }

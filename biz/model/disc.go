@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 )
 
 // Disc is a record for sale. Stock is the Postgres ledger's count; Available is what can be sold right now
@@ -140,7 +141,7 @@ func (r *Restock) Validate() error {
 
 func checkStyle(v *fieldErrors, s string) string {
 	s = checkName(v, "style", s)
-	if len([]rune(s)) > 60 {
+	if utf8.RuneCountInString(s) > 60 {
 		v.add("style", "must be at most 60 characters")
 	}
 	return s
@@ -161,9 +162,10 @@ func checkRange(v *fieldErrors, field string, n, lo, hi int64) {
 }
 
 func checkTime(v *fieldErrors, field, s string) time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		v.add(field, "must be an RFC 3339 time like 2026-12-01T12:00:00Z")
+	t, ok := ParseTime(s)
+	if !ok {
+		v.add(field, "must be an RFC 3339 time like 2026-12-01T12:00:00Z, between %s and %s in UTC",
+			MinTime.Format(time.DateOnly), MaxTime.Format(time.DateOnly))
 	}
 	return t
 }

@@ -123,10 +123,10 @@ type OrderQuery struct {
 }
 
 // ParseOrderQuery validates the query parameters of the order list (newest first).
-func ParseOrderQuery(q url.Values) (OrderQuery, error) {
+func ParseOrderQuery(q url.Values, cursors CursorCodec) (OrderQuery, error) {
 	v := fieldErrors{in: "query"}
 	out := OrderQuery{}
-	p := queryParser{q: q, v: &v}
+	p := queryParser{q: q, v: &v, cursors: cursors}
 	p.known("customer_id", "disc_id", "status", "from", "to", "limit", "cursor")
 	out.CustomerID = p.id("customer_id")
 	out.DiscID = p.id("disc_id")
@@ -150,10 +150,9 @@ func (p queryParser) id(name string) int64 {
 	if s == "" {
 		return 0
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		p.v.add(name, "must be a positive id")
-		return 0
+	n, ok := ParseID(s)
+	if !ok {
+		p.v.add(name, "must be a positive id written in decimal digits")
 	}
 	return n
 }
@@ -163,13 +162,13 @@ func (p queryParser) time(name string) *time.Time {
 	if s == "" {
 		return nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		if d, derr := time.Parse(time.DateOnly, s); derr == nil {
-			return &d
-		}
-		p.v.add(name, "must be an RFC 3339 time or a date (YYYY-MM-DD)")
-		return nil
+	if t, ok := ParseTime(s); ok {
+		return &t
 	}
-	return &t
+	if d, err := time.Parse(time.DateOnly, s); err == nil && !d.Before(MinTime) {
+		return &d
+	}
+	p.v.add(name, "must be an RFC 3339 time or a date (YYYY-MM-DD), between %s and %s in UTC",
+		MinTime.Format(time.DateOnly), MaxTime.Format(time.DateOnly))
+	return nil
 }

@@ -1,14 +1,11 @@
 package model
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/google/uuid"
+	"unicode/utf8"
 )
 
 // Page sizes of every list endpoint.
@@ -17,25 +14,12 @@ const (
 	MaxLimit     = 100
 )
 
-// List is the answer of every list endpoint. NextCursor is empty on the last page.
+// List is the answer of every list endpoint. Next marks where the page ended (nil on the last page); the
+// handler signs it into NextCursor.
 type List[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor"`
-}
-
-// Cursor marks where a page ended in keyset order: the sort key's value and the id of the last row. It travels
-// as opaque base64url JSON, so clients cannot build one by hand and a cursor of another sort order is refused.
-type Cursor struct {
-	Sort    string `json:"s"`
-	Value   string `json:"v,omitempty"`
-	ID      int64  `json:"id,omitempty"`  // customers and discs
-	OrderID string `json:"oid,omitempty"` // orders (UUIDs)
-}
-
-// Encode returns the cursor's opaque form.
-func (c Cursor) Encode() string {
-	b, _ := json.Marshal(c) // a struct of strings and an int always marshals
-	return base64.RawURLEncoding.EncodeToString(b)
+	Items      []T     `json:"items"`
+	NextCursor string  `json:"next_cursor"`
+	Next       *Cursor `json:"-"`
 }
 
 // CustomerQuery is the parsed query of GET /v1/customers.
@@ -48,12 +32,12 @@ type CustomerQuery struct {
 	After    *Cursor
 }
 
-// ParseCustomerQuery validates the query parameters of the customer list; unknown parameters are refused so
+// ParseCustomerQuery validates the query parameters of the customer list (cursors reads ?cursor=); unknown parameters are refused so
 // that a typo does not silently list everything.
-func ParseCustomerQuery(q url.Values) (CustomerQuery, error) {
+func ParseCustomerQuery(q url.Values, cursors CursorCodec) (CustomerQuery, error) {
 	v := fieldErrors{in: "query"}
 	out := CustomerQuery{Limit: DefaultLimit}
-	p := queryParser{q: q, v: &v}
+	p := queryParser{q: q, v: &v, cursors: cursors}
 	p.known("name", "email", "document", "active", "limit", "cursor")
 	out.Name = p.text("name")
 	out.Email = strings.ToLower(p.text("email"))
@@ -89,10 +73,10 @@ type DiscQuery struct {
 }
 
 // ParseDiscQuery validates the query parameters of the disc list.
-func ParseDiscQuery(q url.Values) (DiscQuery, error) {
+func ParseDiscQuery(q url.Values, cursors CursorCodec) (DiscQuery, error) {
 	v := fieldErrors{in: "query"}
 	out := DiscQuery{SortKey: "created_at"}
-	p := queryParser{q: q, v: &v}
+	p := queryParser{q: q, v: &v, cursors: cursors}
 	p.known("name", "artist", "style", "year", "year_from", "year_to", "in_stock", "archived", "sort", "limit", "cursor")
 	out.Name, out.Artist, out.Style = p.text("name"), p.text("artist"), p.text("style")
 	out.Year = p.year("year")
@@ -129,8 +113,9 @@ func (q DiscQuery) Sort() string {
 
 // queryParser reads query parameters and records a field error for each bad one.
 type queryParser struct {
-	q url.Values
-	v *fieldErrors
+	q       url.Values
+	v       *fieldErrors
+	cursors CursorCodec
 }
 
 func (p queryParser) known(names ...string) {
@@ -143,10 +128,16 @@ func (p queryParser) known(names ...string) {
 	}
 }
 
+// text reads a free-text parameter: valid text (textProblem), trimmed, at most MaxTextLen characters.
 func (p queryParser) text(name string) string {
-	s := strings.TrimSpace(p.q.Get(name))
-	if len(s) > 200 {
-		p.v.add(name, "must be at most 200 characters")
+	s := p.q.Get(name)
+	if msg := textProblem(s); msg != "" {
+		p.v.add(name, "%s", msg)
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > MaxTextLen {
+		p.v.add(name, "must be at most %d characters", MaxTextLen)
 		return ""
 	}
 	return s
@@ -197,15 +188,8 @@ func (p queryParser) cursor(sort string) *Cursor {
 	if s == "" {
 		return nil
 	}
-	var c Cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err == nil && c.OrderID != "" {
-		_, err = uuid.Parse(c.OrderID)
-	}
-	if err != nil || (c.ID <= 0 && c.OrderID == "") || c.Sort != sort {
+	c, ok := p.cursors.Decode(s, sort)
+	if !ok {
 		p.v.add("cursor", "is not a cursor of this list and sort order; use next_cursor as given")
 		return nil
 	}

@@ -217,7 +217,7 @@ func TestParseDiscQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = model.ParseDiscQuery(q)
+			_, err = model.ParseDiscQuery(q, cursors)
 			if diff := cmp.Diff(tt.want, fields(t, err)); diff != "" {
 				t.Fatalf("field errors (-want +got):\n%s", diff)
 			}
@@ -225,14 +225,76 @@ func TestParseDiscQuery(t *testing.T) {
 	}
 }
 
+// cursors is the codec of these tests; other is another shop's.
+var (
+	cursors = model.NewCursorCodec([]byte("the test key of sixteen bytes or more"))
+	other   = model.NewCursorCodec([]byte("another shop's key, just as long"))
+)
+
 func TestDiscCursorIsTiedToItsSortOrder(t *testing.T) {
-	c := model.Cursor{Sort: "-release_year", Value: "2022", ID: 7}.Encode()
-	if _, err := model.ParseDiscQuery(url.Values{"sort": {"-release_year"}, "cursor": {c}}); err != nil {
+	c := cursors.Encode(model.Cursor{Sort: "-release_year", Value: "2022", ID: 7})
+	if _, err := model.ParseDiscQuery(url.Values{"sort": {"-release_year"}, "cursor": {c}}, cursors); err != nil {
 		t.Fatalf("cursor of the same sort refused: %v", err)
 	}
-	_, err := model.ParseDiscQuery(url.Values{"sort": {"release_year"}, "cursor": {c}})
+	_, err := model.ParseDiscQuery(url.Values{"sort": {"release_year"}, "cursor": {c}}, cursors)
 	if diff := cmp.Diff([]string{"cursor"}, fields(t, err)); diff != "" {
 		t.Fatalf("cursor of another sort order (-want +got):\n%s", diff)
+	}
+}
+
+// TestCursorCodec: only a cursor the codec signed, for the sort order asked, with values that fit that order,
+// comes back; every other string is refused.
+func TestCursorCodec(t *testing.T) {
+	valid := []model.Cursor{
+		{Sort: "id", ID: 3},
+		{Sort: "name", Value: "björk", ID: 1},
+		{Sort: "-artist", Value: "坂本龍一", ID: 9},
+		{Sort: "release_year", Value: "1959", ID: 2},
+		{Sort: "-created_at", Value: model.CursorTime(time.Date(2026, 11, 24, 12, 0, 0, 123456000, time.UTC)), ID: 4},
+		{Sort: "-reserved_at", Value: "2026-11-24T12:00:00.001Z", OrderID: "0193a4b0-7c1e-7d4a-9b1f-2c3d4e5f6a7b"},
+	}
+	for _, c := range valid {
+		s := cursors.Encode(c)
+		got, ok := cursors.Decode(s, c.Sort)
+		if !ok || got != c {
+			t.Errorf("Decode(Encode(%+v)) = %+v, %v; want it back", c, got, ok)
+		}
+		if _, ok := other.Decode(s, c.Sort); ok {
+			t.Errorf("a cursor signed with another key was accepted: %+v", c)
+		}
+		for i := range s {
+			if s[i] == '.' {
+				continue
+			}
+			b := []byte(s)
+			b[i] ^= 0x01
+			if _, ok := cursors.Decode(string(b), c.Sort); ok {
+				t.Errorf("cursor %q with byte %d changed (%q) was accepted", s, i, b)
+			}
+		}
+	}
+	// Signed, but with values that do not fit their sort order: refused all the same.
+	unfit := []model.Cursor{
+		{Sort: "id"},
+		{Sort: "id", ID: 1, Value: "x"},
+		{Sort: "name", Value: "a\x00b", ID: 1},
+		{Sort: "name", Value: "ok"},
+		{Sort: "release_year", Value: "1e3", ID: 1},
+		{Sort: "release_year", Value: "99999", ID: 1},
+		{Sort: "created_at", Value: "2026-11-24 12:00:00+00", ID: 1},
+		{Sort: "created_at", Value: "0000-01-01T00:30:00+01:00", ID: 1},
+		{Sort: "-reserved_at", Value: "2026-11-24T12:00:00Z", OrderID: "{0193a4b0-7c1e-7d4a-9b1f-2c3d4e5f6a7b}"},
+		{Sort: "price", Value: "1", ID: 1},
+	}
+	for _, c := range unfit {
+		if got, ok := cursors.Decode(cursors.Encode(c), c.Sort); ok {
+			t.Errorf("signed cursor with unfit values accepted: %+v", got)
+		}
+	}
+	for _, s := range []string{"", ".", "garbage", "e30.", strings.Repeat("A", 2000) + ".x"} {
+		if _, ok := cursors.Decode(s, "id"); ok {
+			t.Errorf("Decode(%q) accepted", s)
+		}
 	}
 }
 
@@ -246,12 +308,13 @@ func TestParseCustomerQuery(t *testing.T) {
 		{"document=123", []string{"document"}},
 		{"active=1x", []string{"active"}},
 		{"sort=name", []string{"sort"}},
-		{"cursor=" + model.Cursor{Sort: "name", ID: 3}.Encode(), []string{"cursor"}},
+		{"cursor=" + cursors.Encode(model.Cursor{Sort: "name", Value: "ana", ID: 3}), []string{"cursor"}},
+		{"cursor=" + other.Encode(model.Cursor{Sort: "id", ID: 3}), []string{"cursor"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			q, _ := url.ParseQuery(tt.query)
-			got, err := model.ParseCustomerQuery(q)
+			got, err := model.ParseCustomerQuery(q, cursors)
 			if diff := cmp.Diff(tt.want, fields(t, err)); diff != "" {
 				t.Fatalf("field errors (-want +got):\n%s", diff)
 			}

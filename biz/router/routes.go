@@ -78,7 +78,7 @@ func Register(engine *route.Engine, d Deps) error {
 	if err != nil {
 		return err
 	}
-	engine.Use(edge.Routed(), mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log), mw.Headers())
+	engine.Use(edge.Routed(), mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log), mw.Framing())
 	serveMetrics := adaptor.HertzHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	routes := Routes(d.Handler, serveMetrics)
 	for _, r := range routes {

@@ -5,6 +5,8 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -69,14 +71,37 @@ func (s *Catalog) List(ctx context.Context, q model.DiscQuery) (model.List[model
 
 // Update changes the fields given in p; a lower stock is checked against Redis' live count first.
 func (s *Catalog) Update(ctx context.Context, id int64, p model.DiscPatch) (model.Disc, error) {
-	d, err := s.discs.Update(ctx, id, p, s.guard())
-	return s.changed(ctx, d, err)
+	return s.guarded(ctx, id, func(guard model.StockGuard) (model.Disc, error) { return s.discs.Update(ctx, id, p, guard) })
 }
 
 // Restock adds (or, negative, removes) units; stock never goes below zero, nor below what Redis already sold.
 func (s *Catalog) Restock(ctx context.Context, id, delta int64) (model.Disc, error) {
-	d, err := s.discs.Restock(ctx, id, delta, s.guard())
-	return s.changed(ctx, d, err)
+	return s.guarded(ctx, id, func(guard model.StockGuard) (model.Disc, error) { return s.discs.Restock(ctx, id, delta, guard) })
+}
+
+// guardAttempts bounds how often a change whose guard found Redis behind is repeated before the client is told
+// to retry (409 concurrent-change): each attempt can lose to one more concurrent change of the disc.
+const guardAttempts = 5
+
+// guarded runs a stock change with the relay's guard, catching Redis up between attempts when the guard found
+// it behind a change that committed concurrently.
+func (s *Catalog) guarded(ctx context.Context, id int64, change func(model.StockGuard) (model.Disc, error)) (model.Disc, error) {
+	var guard model.StockGuard // none in Postgres mode: Postgres is the live count
+	if s.relay != nil {
+		guard = s.relay.Guard
+	}
+	for attempt := 1; ; attempt++ {
+		d, err := change(guard)
+		if !errors.Is(err, errBehind) {
+			return s.changed(ctx, d, err)
+		}
+		if attempt == guardAttempts {
+			return d, fmt.Errorf("catalog: disc %d: %w", id, model.ErrConcurrentChange)
+		}
+		if err := s.relay.CatchUp(ctx, id); err != nil {
+			return d, err
+		}
+	}
 }
 
 // Delete takes a disc off sale. It archives it first, so Redis stops selling it, and then removes it when
@@ -104,13 +129,6 @@ func (s *Catalog) Delete(ctx context.Context, id int64) (archived bool, d model.
 		}
 	}
 	return false, d, nil
-}
-
-func (s *Catalog) guard() model.StockGuard {
-	if s.relay == nil {
-		return nil
-	}
-	return s.relay.Guard
 }
 
 func (s *Catalog) changed(ctx context.Context, d model.Disc, err error) (model.Disc, error) {

@@ -195,29 +195,44 @@ func (r *Relay) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// errBehind tells the catalog that Redis has not caught up with Postgres' committed changes of a disc, so a
+// guarded change cannot be checked yet: catch up outside the transaction (CatchUp) and try again.
+var errBehind = errors.New("redis is behind postgres for this disc")
+
 // Guard checks a change that takes units away against Redis' live stock before Postgres commits it, and
 // applies it there: a disc with units reserved in Redis but not yet flushed must not lose them.
+//
+// It runs inside the change's transaction, which holds the disc's row lock at version v: every earlier version
+// has committed, but the change that committed just before may not have reached Redis yet (its own request
+// applies it right after its commit, concurrently with this one), or Redis may not hold the disc at all. Then
+// Guard answers errBehind, and the catalog rolls back, catches up and repeats the change. Catching up here
+// would need a second Postgres connection while this one holds the lock, and a handful of concurrent changes
+// would take every connection of the pool and wait on each other.
 func (r *Relay) Guard(ctx context.Context, d model.Disc, delta int64) error {
-	for attempt := 0; attempt < 2; attempt++ {
-		code, value, err := r.gate.Apply(ctx, rsredis.Change{Disc: discState(d, d.StockVersion), Delta: delta, Guard: true})
-		if err != nil {
-			return err
-		}
-		switch code {
-		case rsredis.Applied:
-			return nil
-		case rsredis.Short:
-			return &model.InsufficientStockError{Stock: value}
-		case rsredis.Missing:
-			// Load reads the committed disc (version v-1): our change is not committed yet.
-			if err := r.Load(ctx, d.ID); err != nil {
-				return err
-			}
-			continue
-		}
-		return fmt.Errorf("disc %d: redis is at version %d, postgres at %d: run recordshop reconcile --fix", d.ID, value, d.StockVersion-1)
+	code, value, err := r.gate.Apply(ctx, rsredis.Change{Disc: discState(d, d.StockVersion), Delta: delta, Guard: true})
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("disc %d could not be loaded into redis", d.ID)
+	switch {
+	case code == rsredis.Applied:
+		return nil
+	case code == rsredis.Short:
+		return &model.InsufficientStockError{Stock: value}
+	case code == rsredis.Missing, code == rsredis.Gap && value < d.StockVersion-1:
+		return errBehind
+	}
+	// Redis is at or past this version: a guarded change was applied whose transaction never committed. Only
+	// a reload from Postgres puts Redis back in step.
+	return fmt.Errorf("disc %d: redis is at version %d, postgres at %d: run recordshop reconcile --fix", d.ID, value, d.StockVersion-1)
+}
+
+// CatchUp brings one disc in Redis up to Postgres' committed state: loads it when Redis lacks it, then applies
+// its unapplied stock events in order.
+func (r *Relay) CatchUp(ctx context.Context, discID int64) error {
+	if err := r.LoadAll(ctx, []int64{discID}); err != nil {
+		return err
+	}
+	return r.SyncDisc(ctx, discID)
 }
 
 func discState(d model.Disc, version int64) rsredis.DiscState {

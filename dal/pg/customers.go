@@ -140,7 +140,8 @@ func page[T any](items []T, limit int, cursor func(T) model.Cursor) model.List[T
 	}
 	if len(items) > limit {
 		out.Items = items[:limit]
-		out.NextCursor = cursor(items[limit-1]).Encode()
+		next := cursor(items[limit-1])
+		out.Next = &next
 	}
 	return out
 }

@@ -130,14 +130,14 @@ func TestCustomersListFilters(t *testing.T) {
 			if diff := cmp.Diff(tt.want, customerIDs(list.Items)); diff != "" {
 				t.Fatalf("ids (-want +got):\n%s", diff)
 			}
-			if list.NextCursor != "" {
-				t.Fatalf("a single page has next_cursor %q", list.NextCursor)
+			if list.Next != nil {
+				t.Fatalf("a single page has a next cursor %+v", *list.Next)
 			}
 		})
 	}
 	t.Run("pages of 3", func(t *testing.T) {
 		var got []int64
-		q, _ := model.ParseCustomerQuery(url.Values{"limit": {"3"}})
+		q, _ := model.ParseCustomerQuery(url.Values{"limit": {"3"}}, cursors)
 		for pages := 0; ; pages++ {
 			if pages > 5 {
 				t.Fatal("pagination does not end")
@@ -147,10 +147,10 @@ func TestCustomersListFilters(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, customerIDs(list.Items)...)
-			if list.NextCursor == "" {
+			if list.Next == nil {
 				break
 			}
-			if q, err = model.ParseCustomerQuery(url.Values{"limit": {"3"}, "cursor": {list.NextCursor}}); err != nil {
+			if q, err = model.ParseCustomerQuery(url.Values{"limit": {"3"}, "cursor": {cursors.Encode(*list.Next)}}, cursors); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -99,10 +99,13 @@ func (r *Discs) Update(ctx context.Context, id int64, p model.DiscPatch, guard m
 		p.PriceCents, p.Stock, p.StartsAt, p.PerCustomerLimit)
 }
 
-const restockDisc = `
+// maxStock is model.MaxStock as SQL text: a restock never takes stock above it.
+var maxStock = strconv.Itoa(model.MaxStock)
+
+var restockDisc = `
 WITH d AS (
     UPDATE discs SET stock = stock + $2, stock_version = stock_version + 1, updated_at = now()
-    WHERE id = $1 AND NOT archived AND stock + $2 >= 0
+    WHERE id = $1 AND NOT archived AND stock + $2 BETWEEN 0 AND ` + maxStock + `
     RETURNING *
 ), e AS (
     INSERT INTO stock_events (disc_id, version, delta, reason)
@@ -111,7 +114,8 @@ WITH d AS (
 SELECT ` + discColumns + `, $2::bigint FROM d`
 
 // Restock adds delta units (or removes them when negative) with a "restock" stock event. It never drives
-// stock below zero: that is a *model.InsufficientStockError. guard may be nil.
+// stock below zero (a *model.InsufficientStockError) nor above model.MaxStock (a *model.StockLimitError). guard
+// may be nil.
 func (r *Discs) Restock(ctx context.Context, id, delta int64, guard model.StockGuard) (model.Disc, error) {
 	return r.change(ctx, "discs.restock", id, delta, guard, restockDisc, id, delta)
 }
@@ -150,8 +154,8 @@ func (r *Discs) change(ctx context.Context, op string, id, delta int64, guard mo
 	return d, translate(op, err)
 }
 
-// whyNoChange tells why a conditional update matched no row: the disc is missing, archived, or (for a
-// negative delta) short of stock.
+// whyNoChange tells why a conditional update matched no row: the disc is missing, archived, short of stock
+// for a negative delta, or at its ceiling for a positive one.
 func (r *Discs) whyNoChange(ctx context.Context, op string, id, delta int64) error {
 	var archived bool
 	var stock int64
@@ -163,6 +167,8 @@ func (r *Discs) whyNoChange(ctx context.Context, op string, id, delta int64) err
 		return model.ErrArchived
 	case stock+delta < 0:
 		return &model.InsufficientStockError{Stock: stock}
+	case stock+delta > model.MaxStock:
+		return &model.StockLimitError{Stock: stock}
 	}
 	return fmt.Errorf("%s: %w", op, model.ErrConcurrentChange)
 }
@@ -266,8 +272,13 @@ func (r *Discs) List(ctx context.Context, q model.DiscQuery) (model.List[model.D
 	if err != nil {
 		return model.List[model.Disc]{}, translate("discs.list", err)
 	}
-	p := page(items, q.Limit, func(s sorted) model.Cursor { return model.Cursor{Sort: q.Sort(), Value: s.key, ID: s.disc.ID} })
-	out := model.List[model.Disc]{Items: make([]model.Disc, len(p.Items)), NextCursor: p.NextCursor}
+	p := page(items, q.Limit, func(s sorted) model.Cursor {
+		if q.SortKey == "created_at" {
+			s.key = model.CursorTime(s.disc.CreatedAt)
+		}
+		return model.Cursor{Sort: q.Sort(), Value: s.key, ID: s.disc.ID}
+	})
+	out := model.List[model.Disc]{Items: make([]model.Disc, len(p.Items)), Next: p.Next}
 	for i, s := range p.Items {
 		out.Items[i] = s.disc
 	}

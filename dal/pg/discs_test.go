@@ -229,13 +229,16 @@ func TestDiscListFilters(t *testing.T) {
 	}
 }
 
+// cursors signs the cursors these tests page with, as the handlers do.
+var cursors = model.NewCursorCodec([]byte("dal tests' cursor key, 32 bytes."))
+
 func parseDiscQuery(t *testing.T, raw string) model.DiscQuery {
 	t.Helper()
 	v, err := url.ParseQuery(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := model.ParseDiscQuery(v)
+	q, err := model.ParseDiscQuery(v, cursors)
 	if err != nil {
 		t.Fatalf("ParseDiscQuery(%q): %v", raw, err)
 	}
@@ -295,10 +298,10 @@ func TestDiscListPagination(t *testing.T) {
 						t.Fatal(err)
 					}
 					got = append(got, list.Items...)
-					if list.NextCursor == "" {
+					if list.Next == nil {
 						break
 					}
-					raw = "limit=2&sort=" + sort + "&cursor=" + list.NextCursor
+					raw = "limit=2&sort=" + sort + "&cursor=" + cursors.Encode(*list.Next)
 				}
 				if diff := cmp.Diff(discNames(want), discNames(got)); diff != "" {
 					t.Fatalf("order over all pages (-want +got):\n%s", diff)

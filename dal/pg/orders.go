@@ -61,33 +61,19 @@ func (r *Orders) List(ctx context.Context, q model.OrderQuery) (model.List[model
 		w.args = append(w.args, q.After.Value, q.After.OrderID)
 		w.addRaw("(reserved_at, id) < ($" + strconv.Itoa(len(w.args)-1) + "::timestamptz, $" + strconv.Itoa(len(w.args)) + "::uuid)")
 	}
-	sql := `SELECT ` + orderColumns + `, reserved_at::text AS sort_key FROM orders` + w.sql() +
+	sql := `SELECT ` + orderColumns + ` FROM orders` + w.sql() +
 		` ORDER BY reserved_at DESC, id DESC LIMIT ` + strconv.Itoa(q.Limit+1)
 	rows, err := r.pool.Query(ctx, sql, w.args...)
 	if err != nil {
 		return model.List[model.Order]{}, translate("orders.list", err)
 	}
-	type keyed struct {
-		order model.Order
-		key   string
-	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyed, error) {
-		var k keyed
-		var err error
-		k.order, err = scanOrder(row, &k.key)
-		return k, err
-	})
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (model.Order, error) { return scanOrder(row) })
 	if err != nil {
 		return model.List[model.Order]{}, translate("orders.list", err)
 	}
-	p := page(items, q.Limit, func(k keyed) model.Cursor {
-		return model.Cursor{Sort: "-reserved_at", Value: k.key, OrderID: k.order.ID.String()}
-	})
-	out := model.List[model.Order]{Items: make([]model.Order, len(p.Items)), NextCursor: p.NextCursor}
-	for i, k := range p.Items {
-		out.Items[i] = k.order
-	}
-	return out, nil
+	return page(items, q.Limit, func(o model.Order) model.Cursor {
+		return model.Cursor{Sort: "-reserved_at", Value: model.CursorTime(o.ReservedAt), OrderID: o.ID.String()}
+	}), nil
 }
 
 // The writer's batch: insert the orders that are not there yet and take only their units from the discs, in
