@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/learecordshop/recordshop/biz/api"
@@ -66,6 +67,12 @@ func newAPIMode(t *testing.T, mode string) *testAPI {
 
 func build(t *testing.T, mode string, opts ...config.Option) (*testAPI, *api.API) {
 	t.Helper()
+	return buildLogged(t, mode, zaptest.NewLogger(t), opts...)
+}
+
+// buildLogged is build with the API logging to log.
+func buildLogged(t *testing.T, mode string, log *zap.Logger, opts ...config.Option) (*testAPI, *api.API) {
+	t.Helper()
 	pool := testenv.PG(t)
 	shared, prefix := testenv.Redis(t)
 	// A client of the API's own, so that a test can close it without breaking testenv's cleanup of the prefix.
@@ -78,7 +85,7 @@ func build(t *testing.T, mode string, opts ...config.Option) (*testAPI, *api.API
 		PG:         pool,
 		Redis:      rdb,
 		Tokens:     mw.NewTokens([]string{adminToken, adminToken2}, []string{storefrontToken}),
-		Log:        zaptest.NewLogger(t),
+		Log:        log,
 		Registry:   prometheus.NewRegistry(),
 		Now:        func() time.Time { return now },
 		Mode:       mode,
@@ -95,31 +102,67 @@ func build(t *testing.T, mode string, opts ...config.Option) (*testAPI, *api.API
 // writes its answer straight to the connection, which ut.PerformRequest does not have.
 func newServedAPI(t *testing.T) *testAPI {
 	t.Helper()
+	return serve(t, serving{})
+}
+
+// servedWith is newServedAPI with more server options. With background it also runs the stock relay and the
+// order writer, so that orders reach Postgres.
+func servedWith(t *testing.T, background bool, opts ...config.Option) *testAPI {
+	t.Helper()
+	return serve(t, serving{background: background, opts: opts})
+}
+
+// serving says how serve runs an API.
+type serving struct {
+	background bool        // run the stock relay and the order writer too
+	log        *zap.Logger // the API's logger (a test logger when nil)
+	opts       []config.Option
+}
+
+// serve builds an API in Redis mode and serves it on a real listener until the test ends.
+func serve(t *testing.T, s serving) *testAPI {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, built := build(t, api.ModeRedis, server.WithListener(ln), server.WithExitWaitTime(time.Second))
+	if s.log == nil {
+		s.log = zaptest.NewLogger(t)
+	}
+	a, built := buildLogged(t, api.ModeRedis, s.log, append([]config.Option{server.WithListener(ln), server.WithExitWaitTime(time.Second)}, s.opts...)...)
 	srv := built.Server
 	a.base = "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	bg := make(chan error, 1)
+	if s.background {
+		go func() { bg <- built.RunBackground(ctx, true) }()
+	} else {
+		bg <- nil
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run() }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+		defer func() {
+			cancel()
+			if err := <-bg; err != nil {
+				t.Errorf("background work: %v", err)
+			}
+		}()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
 		// The engine marks itself running asynchronously; a test that ended at once may get here first.
 		for !srv.IsRunning() {
 			select {
 			case err := <-errc:
 				t.Errorf("server stopped early: %v", err)
 				return
-			case <-ctx.Done():
-				t.Errorf("server did not start: %v", ctx.Err())
+			case <-sctx.Done():
+				t.Errorf("server did not start: %v", sctx.Err())
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := srv.Shutdown(sctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})

@@ -24,62 +24,12 @@ import (
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app/server"
-	"github.com/cloudwego/hertz/pkg/common/config"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/learecordshop/recordshop/biz/api"
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/problem"
 	"github.com/learecordshop/recordshop/biz/router"
 )
-
-// servedWith is newServedAPI with more server options. With background it also runs the stock relay and the
-// order writer, so that orders reach Postgres.
-func servedWith(t *testing.T, background bool, opts ...config.Option) *testAPI {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, built := build(t, api.ModeRedis, append([]config.Option{server.WithListener(ln), server.WithExitWaitTime(time.Second)}, opts...)...)
-	srv := built.Server
-	a.base = "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	bg := make(chan error, 1)
-	if background {
-		go func() { bg <- built.RunBackground(ctx, true) }()
-	} else {
-		bg <- nil
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
-	t.Cleanup(func() {
-		defer func() {
-			cancel()
-			if err := <-bg; err != nil {
-				t.Errorf("background work: %v", err)
-			}
-		}()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		// The engine marks itself running asynchronously; a test that ended at once may get here first.
-		for !srv.IsRunning() {
-			select {
-			case err := <-errc:
-				t.Errorf("server stopped early: %v", err)
-				return
-			case <-sctx.Done():
-				t.Errorf("server did not start: %v", sctx.Err())
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return a
-}
 
 // wireClient is an HTTP client that shows a redirect instead of following it.
 func wireClient(t *testing.T) *http.Client {

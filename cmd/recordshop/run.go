@@ -10,6 +10,8 @@ import (
 	"github.com/cloudwego/hertz/pkg/common/hlog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/learecordshop/recordshop/biz/edge"
 )
 
 const usage = `recordshop: the Lea Record Shop API
@@ -81,7 +83,10 @@ func newLogger(level string, console bool, stderr io.Writer) (*zap.Logger, error
 		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
-	// Hertz's own logger says little of use at info; keep its warnings.
+	log := zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), lvl))
+	// Hertz's own logger says little of use at info; keep its warnings, through ours, without the request
+	// bytes it quotes.
 	hlog.SetLevel(hlog.LevelWarn)
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), lvl)), nil
+	hlog.SetOutput(edge.FrameworkLog(log))
+	return log, nil
 }
