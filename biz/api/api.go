@@ -179,6 +179,11 @@ func withDefaults(d Deps) Deps {
 	if d.Orders.CancelWait == 0 {
 		d.Orders.CancelWait = 2 * time.Second
 	}
+	if d.Orders.RedisTimeout == 0 {
+		// reserve.lua runs in microseconds: a second without an answer means a stalled Redis, and a 503 to
+		// retry serves the buyer better than a hung request (RS_REDIS_ORDER_TIMEOUT; same in cmd's config).
+		d.Orders.RedisTimeout = time.Second
+	}
 	if d.Writer.Consumer == "" {
 		host, _ := os.Hostname()
 		d.Writer.Consumer = host + "-" + strconv.Itoa(os.Getpid())

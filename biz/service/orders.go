@@ -33,6 +33,9 @@ type OrderConfig struct {
 	MaxBacklog int
 	// CancelWait is how long a cancel of an order not yet in Postgres waits for the writer before 409.
 	CancelWait time.Duration
+	// RedisTimeout bounds each Redis call of the order path, the client's own resends included; past it the
+	// buyer gets 503 + Retry-After instead of a hung request. 0 = no bound.
+	RedisTimeout time.Duration
 }
 
 // Orders places, finds, lists and cancels orders. In Redis mode (gate set) an order costs one Redis round trip
@@ -71,7 +74,11 @@ func (s *Orders) Place(ctx context.Context, in model.OrderCreate, idemKey string
 	if idemKey != "" {
 		fingerprint = in.Fingerprint()
 	}
-	res, err := s.gate.Reserve(ctx, rsredis.Reservation{Order: o, Fingerprint: fingerprint,
+	rctx, cancel := s.redisContext(ctx)
+	defer cancel()
+	// A timeout here is model.ErrOutcomeUnknown: the reservation may have happened, and the answer tells the
+	// buyer to retry with the same Idempotency-Key, which replays it rather than sells twice.
+	res, err := s.gate.Reserve(rctx, rsredis.Reservation{Order: o, Fingerprint: fingerprint,
 		IdemTTL: s.cfg.IdempotencyTTL, MaxBacklog: s.cfg.MaxBacklog})
 	if err != nil {
 		return model.Order{}, false, err
@@ -97,6 +104,14 @@ func (s *Orders) Place(ctx context.Context, in model.OrderCreate, idemKey string
 		return model.Order{}, false, &model.BacklogError{RetryAfter: time.Second}
 	}
 	return model.Order{}, false, fmt.Errorf("reserve.lua answered %d", res.Code)
+}
+
+// redisContext bounds one Redis call of the order path by RedisTimeout.
+func (s *Orders) redisContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.cfg.RedisTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.cfg.RedisTimeout)
 }
 
 // customerExists checks a customer once per process: customers are never deleted, so a positive answer is
@@ -125,7 +140,9 @@ func (s *Orders) WarmCustomers(ctx context.Context, ids func(ctx context.Context
 // them only after Postgres committed it), then Postgres.
 func (s *Orders) Get(ctx context.Context, id uuid.UUID) (model.Order, error) {
 	if s.gate != nil {
-		o, ok, err := s.gate.PendingOrder(ctx, id.String())
+		rctx, cancel := s.redisContext(ctx)
+		o, ok, err := s.gate.PendingOrder(rctx, id.String())
+		cancel()
 		if err != nil {
 			return model.Order{}, err
 		}
@@ -158,7 +175,9 @@ func (s *Orders) Cancel(ctx context.Context, id uuid.UUID) (model.Order, error) 
 		if !errors.Is(err, model.ErrNotFound) || s.gate == nil {
 			return model.Order{}, err
 		}
-		_, pending, perr := s.gate.PendingOrder(ctx, id.String())
+		rctx, cancel := s.redisContext(ctx)
+		_, pending, perr := s.gate.PendingOrder(rctx, id.String())
+		cancel()
 		if perr != nil {
 			return model.Order{}, perr
 		}

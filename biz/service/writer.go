@@ -204,6 +204,15 @@ func (w *Writer) backlogOf(ctx context.Context, p int) int64 {
 	return n
 }
 
+// flushTimeout bounds one flush, from taking a connection to the acknowledgement in Redis. It is longer than
+// Postgres' statement timeout, so a statement that is merely slow (a lock queue on a hot disc) is cancelled by
+// Postgres first, cleanly, on a connection that stays usable; past it only a dead path is left, the
+// connection is dropped (pgx closes a connection whose call ran out of time, and the pool never hands out a
+// closed one) and the retry dials a fresh one. A path whose packets vanish is usually noticed sooner, by the
+// pool's TCP_USER_TIMEOUT and keep-alive (dal/pg.PoolConfig); this catches what they cannot see, such as a
+// proxy that keeps acknowledging and forwards nothing.
+const flushTimeout = pg.StatementTimeout + 2*time.Second
+
 var errInjectedCrash = errors.New("writer: crash injected by AfterCommit")
 
 // flush writes one batch and acknowledges it. A batch Postgres refuses as data is written entry by entry so
@@ -211,7 +220,7 @@ var errInjectedCrash = errors.New("writer: crash injected by AfterCommit")
 // The writes get their own deadline rather than ctx, so a shutdown still lands what was read. retry reports
 // an entry left unacknowledged for another try.
 func (w *Writer) flush(ctx context.Context, p int, entries []goredis.XMessage, failures map[string]int) (retry bool, err error) {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
 	var batch []entry
 	for _, e := range entries {

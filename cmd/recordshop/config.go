@@ -37,6 +37,7 @@ type config struct {
 	WriterBatch      int
 	WriterWait       time.Duration
 	ClaimIdle        time.Duration
+	RedisTimeout     time.Duration // the order path's bound on each Redis call
 	NoMigrate        bool          // serve only
 	NoWriter         bool          // serve and dev
 	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
@@ -50,7 +51,11 @@ type config struct {
 
 func defaultConfig() config {
 	return config{HTTPAddr: ":8080", Partitions: 16, LogLevel: "info", ReserveMode: "redis",
-		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 5 * time.Millisecond, ClaimIdle: 30 * time.Second}
+		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 5 * time.Millisecond, ClaimIdle: 30 * time.Second,
+		// reserve.lua runs in microseconds and a round trip takes well under a millisecond even at launch
+		// rates: a second without an answer means Redis is stalled (a SIGSTOP, a swapping host, a blocked
+		// disk), and the buyer is better served by a 503 to retry than by a hung request. Same in api.withDefaults.
+		RedisTimeout: time.Second}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
@@ -97,6 +102,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	num(&c.WriterBatch, "RS_WRITER_BATCH")
 	dur(&c.WriterWait, "RS_WRITER_WAIT")
 	dur(&c.ClaimIdle, "RS_WRITER_CLAIM_IDLE")
+	dur(&c.RedisTimeout, "RS_REDIS_ORDER_TIMEOUT")
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.PGURL, "pg-url", c.PGURL, "Postgres URL (RS_PG_URL)")
@@ -117,6 +123,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "most orders per writer transaction (RS_WRITER_BATCH)")
 	fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "how long a writer batch gathers orders after its first (RS_WRITER_WAIT)")
 	fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
+	fs.DurationVar(&c.RedisTimeout, "redis-order-timeout", c.RedisTimeout, "an order whose Redis call takes longer answers 503 + Retry-After (RS_REDIS_ORDER_TIMEOUT)")
 	switch name {
 	case "serve", "dev":
 		if name == "serve" {
@@ -190,6 +197,9 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 	if c.WriterWait < time.Millisecond || c.ClaimIdle < time.Second {
 		errs = append(errs, errors.New("RS_WRITER_WAIT must be at least 1ms and RS_WRITER_CLAIM_IDLE at least 1s"))
 	}
+	if c.RedisTimeout < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("RS_REDIS_ORDER_TIMEOUT=%v must be at least 10ms", c.RedisTimeout))
+	}
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, fmt.Errorf("RS_PARTITIONS=%d must be between 1 and 1024", c.Partitions))
 	}
@@ -217,6 +227,7 @@ func (c config) fields() []zap.Field {
 		zap.Int("writer_batch", c.WriterBatch),
 		zap.Duration("writer_wait", c.WriterWait),
 		zap.Duration("writer_claim_idle", c.ClaimIdle),
+		zap.Duration("redis_order_timeout", c.RedisTimeout),
 	}
 }
 
@@ -227,7 +238,7 @@ func (c config) deps(pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, r
 		Tokens:     mw.NewTokens(c.AdminTokens, c.StorefrontTokens),
 		Mode:       c.ReserveMode,
 		Partitions: c.Partitions,
-		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog},
+		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog, RedisTimeout: c.RedisTimeout},
 		Writer:     service.WriterConfig{BatchSize: c.WriterBatch, BatchWait: c.WriterWait, ClaimIdle: c.ClaimIdle},
 	}
 }

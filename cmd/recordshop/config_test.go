@@ -16,18 +16,19 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestConfigEnvThenFlags(t *testing.T) {
 	getenv := env(map[string]string{
-		"RS_PG_URL":            "postgres://app:s3cret@db:5432/shop",
-		"RS_REDIS_URL":         "redis://cache:6379/0",
-		"RS_HTTP_ADDR":         ":9000",
-		"RS_ADMIN_TOKENS":      "admin-token-aaaaaaaa, admin-token-bbbbbbbb",
-		"RS_STOREFRONT_TOKENS": "store-token-aaaaaaaa",
-		"RS_PARTITIONS":        "32",
-		"RS_LOG_LEVEL":         "debug",
-		"RS_RESERVE_MODE":      "postgres",
-		"RS_MAX_BACKLOG":       "1000",
-		"RS_WRITER_BATCH":      "200",
-		"RS_WRITER_WAIT":       "20ms",
-		"RS_WRITER_CLAIM_IDLE": "5s",
+		"RS_PG_URL":              "postgres://app:s3cret@db:5432/shop",
+		"RS_REDIS_URL":           "redis://cache:6379/0",
+		"RS_HTTP_ADDR":           ":9000",
+		"RS_ADMIN_TOKENS":        "admin-token-aaaaaaaa, admin-token-bbbbbbbb",
+		"RS_STOREFRONT_TOKENS":   "store-token-aaaaaaaa",
+		"RS_PARTITIONS":          "32",
+		"RS_LOG_LEVEL":           "debug",
+		"RS_RESERVE_MODE":        "postgres",
+		"RS_MAX_BACKLOG":         "1000",
+		"RS_WRITER_BATCH":        "200",
+		"RS_WRITER_WAIT":         "20ms",
+		"RS_WRITER_CLAIM_IDLE":   "5s",
+		"RS_REDIS_ORDER_TIMEOUT": "250ms",
 	})
 	cfg, fs, err := parseConfig("serve", getenv)
 	if err != nil {
@@ -41,6 +42,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		AdminTokens: []string{"admin-token-aaaaaaaa", "admin-token-bbbbbbbb"}, StorefrontTokens: []string{"store-token-aaaaaaaa"},
 		Partitions: 8, LogLevel: "debug", ReserveMode: "postgres", NoMigrate: true,
 		MaxBacklog: 1000, WriterBatch: 200, WriterWait: 20 * time.Millisecond, ClaimIdle: 5 * time.Second,
+		RedisTimeout: 250 * time.Millisecond,
 	}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Fatalf("config (-want +got):\n%s", diff)
@@ -82,6 +84,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative backlog bound", func(c *config) { c.MaxBacklog = -1 }, "RS_MAX_BACKLOG"},
 		{"zero writer batch", func(c *config) { c.WriterBatch = 0 }, "RS_WRITER_BATCH"},
 		{"claim idle too short", func(c *config) { c.ClaimIdle = time.Millisecond }, "RS_WRITER_CLAIM_IDLE"},
+		{"order redis timeout too short", func(c *config) { c.RedisTimeout = time.Millisecond }, "RS_REDIS_ORDER_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,6 +31,8 @@ func translate(op string, err error) error {
 			return fmt.Errorf("%s: %w", op, &model.ConflictError{Constraint: pgErr.ConstraintName})
 		case "23514": // check_violation
 			return fmt.Errorf("%s: %w: %s", op, model.ErrConstraint, pgErr.ConstraintName)
+		case "57014": // query_canceled: StatementTimeout fired; Postgres is too busy now, not refusing the request
+			return fmt.Errorf("%s: %w: %w", op, model.ErrUnavailable, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -20,6 +20,12 @@ func Options(url string) (*goredis.Options, error) {
 		// The writer keeps one blocking read per partition; the order path needs room beside them.
 		opts.PoolSize = 128
 	}
+	// A deadline on the context bounds the command at the socket, go-redis' own resends included (a resend
+	// starts only while the deadline is ahead). Without this go-redis ignores deadlines and waits ReadTimeout
+	// per attempt. The order path sets a short one (service.OrderConfig.RedisTimeout); calls without a
+	// deadline keep ReadTimeout, and a blocking read (the writer's XREADGROUP BLOCK) gets its block time plus
+	// 10 s from go-redis whatever ReadTimeout is, so neither changes for them.
+	opts.ContextTimeoutEnabled = true
 	// Maintenance notifications are a managed-cloud feature; on a plain server the client only logs that it
 	// could not enable them.
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}

@@ -18,11 +18,17 @@ import (
 // wrap names the operation and marks transport failures (as opposed to replies of the server) as
 // model.ErrUnavailable.
 func wrap(op string, err error) error {
-	var reply goredis.Error
-	if errors.As(err, &reply) && !strings.HasPrefix(err.Error(), "LOADING") {
+	if replied(err) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return fmt.Errorf("%s: %w: %w", op, model.ErrUnavailable, err)
+}
+
+// replied reports whether err is an answer of the server (other than "still loading") rather than a failure
+// to get one.
+func replied(err error) bool {
+	var reply goredis.Error
+	return errors.As(err, &reply) && !strings.HasPrefix(err.Error(), "LOADING")
 }
 
 // StreamGroup is the consumer group of the writers on every partition stream.
@@ -106,6 +112,12 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), fingerprint,
 		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey}
 	vals, err := g.reserve.Run(ctx, g.rdb, keys, args...).Slice()
+	if err != nil && !replied(err) {
+		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
+		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
+		// Idempotency-Key can learn which, and it replays rather than sells twice.
+		return ReserveResult{}, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
+	}
 	if err != nil {
 		return ReserveResult{}, wrap("redis.reserve", err)
 	}
