@@ -1,25 +1,27 @@
 package main
 
 import (
+	"crypto/sha256"
 	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
-
-	"flag"
-	"fmt"
-	"github.com/learecordshop/recordshop/biz/api"
-	mw "github.com/learecordshop/recordshop/biz/middleware"
-	"github.com/learecordshop/recordshop/biz/service"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
-
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/learecordshop/recordshop/biz/api"
+	"github.com/learecordshop/recordshop/biz/edge"
+	mw "github.com/learecordshop/recordshop/biz/middleware"
+	"github.com/learecordshop/recordshop/biz/service"
 )
 
 // config is every setting of every subcommand. Defaults live here; env (RS_*) overrides them and flags
@@ -38,6 +40,9 @@ type config struct {
 	WriterWait       time.Duration
 	ClaimIdle        time.Duration
 	RedisTimeout     time.Duration // the order path's bound on each Redis call
+	CursorKey        string        // signs list cursors; derived from the admin tokens when empty
+	HTTPReadTimeout  time.Duration // serve and dev: a request's line, headers and body (edge.Defaults when 0)
+	HTTPMaxConns     int           // serve and dev: connections served at once (edge.Defaults when 0)
 	NoMigrate        bool          // serve only
 	NoWriter         bool          // serve and dev
 	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
@@ -73,6 +78,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	str(&c.HTTPAddr, "RS_HTTP_ADDR")
 	str(&c.LogLevel, "RS_LOG_LEVEL")
 	str(&c.ReserveMode, "RS_RESERVE_MODE")
+	str(&c.CursorKey, "RS_CURSOR_KEY")
 	if v := getenv("RS_ADMIN_TOKENS"); v != "" {
 		c.AdminTokens = splitList(v)
 	}
@@ -103,6 +109,8 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	dur(&c.WriterWait, "RS_WRITER_WAIT")
 	dur(&c.ClaimIdle, "RS_WRITER_CLAIM_IDLE")
 	dur(&c.RedisTimeout, "RS_REDIS_ORDER_TIMEOUT")
+	dur(&c.HTTPReadTimeout, "RS_HTTP_READ_TIMEOUT")
+	num(&c.HTTPMaxConns, "RS_HTTP_MAX_CONNS")
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.PGURL, "pg-url", c.PGURL, "Postgres URL (RS_PG_URL)")
@@ -130,6 +138,8 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 			fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
 		}
 		fs.BoolVar(&c.NoWriter, "no-writer", false, "do not run the writer in this process (run recordshop writer instead)")
+		fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", c.HTTPReadTimeout, fmt.Sprintf("a request's line, headers and body must arrive within this; 0 = %v (RS_HTTP_READ_TIMEOUT)", edge.Defaults.ReadTimeout))
+		fs.IntVar(&c.HTTPMaxConns, "http-max-conns", c.HTTPMaxConns, fmt.Sprintf("connections served at once, more wait to be accepted; 0 = %d (RS_HTTP_MAX_CONNS)", edge.Defaults.MaxConns))
 		fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("RS_PPROF_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (RS_PPROF_ADDR; off by default)")
 	case "seed":
 		fs.IntVar(&c.SeedDiscs, "discs", 0, "also generate this many discs (for benchmarks)")
@@ -197,6 +207,12 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 	if c.WriterWait < time.Millisecond || c.ClaimIdle < time.Second {
 		errs = append(errs, errors.New("RS_WRITER_WAIT must be at least 1ms and RS_WRITER_CLAIM_IDLE at least 1s"))
 	}
+	if c.HTTPReadTimeout < 0 || c.HTTPMaxConns < 0 {
+		errs = append(errs, errors.New("RS_HTTP_READ_TIMEOUT and RS_HTTP_MAX_CONNS must not be negative"))
+	}
+	if c.CursorKey != "" && len(c.CursorKey) < MinTokenLength {
+		errs = append(errs, fmt.Errorf("RS_CURSOR_KEY must be at least %d characters", MinTokenLength))
+	}
 	if c.RedisTimeout < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("RS_REDIS_ORDER_TIMEOUT=%v must be at least 10ms", c.RedisTimeout))
 	}
@@ -228,6 +244,9 @@ func (c config) fields() []zap.Field {
 		zap.Duration("writer_wait", c.WriterWait),
 		zap.Duration("writer_claim_idle", c.ClaimIdle),
 		zap.Duration("redis_order_timeout", c.RedisTimeout),
+		zap.Bool("cursor_key_set", c.CursorKey != ""),
+		zap.Duration("http_read_timeout", c.HTTPReadTimeout),
+		zap.Int("http_max_conns", c.HTTPMaxConns),
 	}
 }
 
@@ -239,8 +258,22 @@ func (c config) deps(pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, r
 		Mode:       c.ReserveMode,
 		Partitions: c.Partitions,
 		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog, RedisTimeout: c.RedisTimeout},
+		CursorKey:  c.cursorKey(),
+		HTTP:       edge.Limits{ReadTimeout: c.HTTPReadTimeout, MaxConns: c.HTTPMaxConns},
 		Writer:     service.WriterConfig{BatchSize: c.WriterBatch, BatchWait: c.WriterWait, ClaimIdle: c.ClaimIdle},
 	}
+}
+
+// cursorKey is RS_CURSOR_KEY, or else a key derived from the admin tokens: every replica holds those, so
+// their cursors agree without another secret to distribute (rotating the admin tokens then voids the cursors
+// in flight, which only makes a client start its list again).
+func (c config) cursorKey() []byte {
+	if c.CursorKey != "" {
+		return []byte(c.CursorKey)
+	}
+	tokens := slices.Sorted(slices.Values(c.AdminTokens))
+	sum := sha256.Sum256([]byte("recordshop list cursors\x00" + strings.Join(tokens, "\x00")))
+	return sum[:]
 }
 
 func redact(raw string) string {

@@ -29,12 +29,14 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		"RS_WRITER_WAIT":         "20ms",
 		"RS_WRITER_CLAIM_IDLE":   "5s",
 		"RS_REDIS_ORDER_TIMEOUT": "250ms",
+		"RS_CURSOR_KEY":          "cursor-key-cccccccc",
+		"RS_HTTP_READ_TIMEOUT":   "3s",
 	})
 	cfg, fs, err := parseConfig("serve", getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Parse([]string{"--http-addr", "127.0.0.1:7000", "--partitions", "8", "--no-migrate"}); err != nil {
+	if err := fs.Parse([]string{"--http-addr", "127.0.0.1:7000", "--partitions", "8", "--no-migrate", "--http-max-conns", "100"}); err != nil {
 		t.Fatal(err)
 	}
 	want := config{
@@ -42,7 +44,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		AdminTokens: []string{"admin-token-aaaaaaaa", "admin-token-bbbbbbbb"}, StorefrontTokens: []string{"store-token-aaaaaaaa"},
 		Partitions: 8, LogLevel: "debug", ReserveMode: "postgres", NoMigrate: true,
 		MaxBacklog: 1000, WriterBatch: 200, WriterWait: 20 * time.Millisecond, ClaimIdle: 5 * time.Second,
-		RedisTimeout: 250 * time.Millisecond,
+		RedisTimeout: 250 * time.Millisecond, CursorKey: "cursor-key-cccccccc", HTTPReadTimeout: 3 * time.Second, HTTPMaxConns: 100,
 	}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Fatalf("config (-want +got):\n%s", diff)
@@ -109,18 +111,36 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigLogMasksSecrets(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := config{PGURL: "postgres://app:s3cret@db/shop", RedisURL: "redis://:hunter2@cache:6379/0",
-		AdminTokens: []string{"admin-token-aaaaaaaa"}, StorefrontTokens: []string{"store-token-aaaaaaaa"}}
+		AdminTokens: []string{"admin-token-aaaaaaaa"}, StorefrontTokens: []string{"store-token-aaaaaaaa"}, CursorKey: "cursor-key-cccccccc"}
 	zap.New(core).Info("starting", cfg.fields()...)
 	line := ""
 	for k, v := range logs.All()[0].ContextMap() {
 		line += k + "=" + fmt.Sprint(v) + " "
 	}
-	for _, secret := range []string{"s3cret", "hunter2", "admin-token-aaaaaaaa", "store-token-aaaaaaaa"} {
+	for _, secret := range []string{"s3cret", "hunter2", "admin-token-aaaaaaaa", "store-token-aaaaaaaa", "cursor-key-cccccccc"} {
 		if strings.Contains(line, secret) {
 			t.Fatalf("log line shows a secret %q: %s", secret, line)
 		}
 	}
 	if !strings.Contains(line, "db/shop") || !strings.Contains(line, "admin_tokens=1") {
 		t.Fatalf("log line lost the non-secret parts: %s", line)
+	}
+}
+
+// TestCursorKey: replicas configured alike sign cursors alike, with or without RS_CURSOR_KEY; other admin
+// tokens give another key.
+func TestCursorKey(t *testing.T) {
+	a := config{AdminTokens: []string{"admin-token-aaaaaaaa", "admin-token-bbbbbbbb"}}
+	b := config{AdminTokens: []string{"admin-token-bbbbbbbb", "admin-token-aaaaaaaa"}}
+	c := config{AdminTokens: []string{"admin-token-cccccccc"}}
+	if string(a.cursorKey()) != string(b.cursorKey()) {
+		t.Error("the same admin tokens in another order give another cursor key")
+	}
+	if string(a.cursorKey()) == string(c.cursorKey()) {
+		t.Error("other admin tokens give the same cursor key")
+	}
+	set := config{CursorKey: "cursor-key-cccccccc", AdminTokens: a.AdminTokens}
+	if string(set.cursorKey()) != "cursor-key-cccccccc" {
+		t.Errorf("RS_CURSOR_KEY not used: %q", set.cursorKey())
 	}
 }
