@@ -29,6 +29,7 @@ import (
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/problem"
 	"github.com/learecordshop/recordshop/biz/router"
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 // wireClient is an HTTP client that shows a redirect instead of following it.
@@ -196,18 +197,6 @@ func wantNaming(t *testing.T, r response, status int, kind, field string) {
 		}
 	}
 	t.Fatalf("the problem's errors do not name %q: %s", field, r)
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // bodyRoute is an endpoint that takes a JSON body, with bodies it accepts.
@@ -1240,7 +1229,7 @@ func TestHostileConcurrentStock(t *testing.T) {
 				t.Fatalf("no change was applied at all")
 			}
 			ctx := context.Background()
-			waitFor(t, 15*time.Second, "the writer did not put every confirmed order in Postgres", func() bool {
+			testenv.Eventually(t, 15*time.Second, "the writer did not put every confirmed order in Postgres", func() bool {
 				var n int64
 				if err := a.pool.QueryRow(ctx, `SELECT COALESCE(sum(quantity), 0) FROM orders WHERE disc_id = $1`, d.ID).Scan(&n); err != nil {
 					t.Fatal(err)
@@ -1248,7 +1237,7 @@ func TestHostileConcurrentStock(t *testing.T) {
 				return n == sold
 			})
 			var final model.Disc
-			waitFor(t, 10*time.Second, "available never met stock once everything was written", func() bool {
+			testenv.Eventually(t, 10*time.Second, "available never met stock once everything was written", func() bool {
 				final = decode[model.Disc](t, a.call(t, http.MethodGet, path, "", nil), http.StatusOK)
 				return final.Available == final.Stock
 			})
