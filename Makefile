@@ -14,9 +14,9 @@ build:
 run: build
 	./$(BIN) dev
 
-# test checks formatting, vets, and runs every test against real servers.
+# test checks formatting, vets, runs every test against real servers, then every fuzz target for FUZZTIME.
 test: fmtcheck vet
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m ./... && $(MAKE) --no-print-directory fuzz
 
 # race runs the same tests under the race detector.
 race:
@@ -38,6 +38,21 @@ vet:
 # clean removes build output.
 clean:
 	rm -rf bin
+
+# FUZZTIME is how long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 3s
+
+# fuzz runs every Go fuzz target (a func FuzzXxx in a _test.go file) for FUZZTIME, one after another, and stops at
+# the first failure; the failing input is saved under the package's testdata/fuzz/ (commit it as a regression
+# seed). `go test ./...` already runs the checked-in seeds. Targets are found with grep rather than
+# `go test -list`, which would run each package's TestMain and so start its Postgres and Redis.
+.PHONY: fuzz
+fuzz:
+	@grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | sort | while IFS=: read -r file fn; do \
+		pkg="./$$(dirname "$${file#./}")"; name="$${fn#func }"; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 # bench starts its own stacks (Postgres with fsync on, Redis with AOF everysec), runs the launch scenarios with
 # vegeta, verifies the invariants after each and writes bench/results/<scenario>.md; a broken invariant fails it.

@@ -60,7 +60,6 @@ func (k CursorCodec) Decode(s, sort string) (c Cursor, ok bool) {
 	if !found || len(s) > maxCursorLen {
 		return Cursor{}, false
 	}
-	// Strict: the last character's unused bits must be zero, so one cursor has exactly one spelling.
 	b64 := base64.RawURLEncoding.Strict()
 	b, err := b64.DecodeString(payload)
 	if err != nil {
@@ -72,10 +71,15 @@ func (k CursorCodec) Decode(s, sort string) (c Cursor, ok bool) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || dec.More() || c.Sort != sort {
+	if err := dec.Decode(&c); err != nil || dec.More() || c.Sort != sort || !c.valid() {
 		return Cursor{}, false
 	}
-	return c, c.valid()
+	// One cursor, one spelling: the base64 decoder skips CR and LF, and JSON allows other spellings of the
+	// same values, so only the exact string Encode makes is taken.
+	if k.Encode(c) != s {
+		return Cursor{}, false
+	}
+	return c, true
 }
 
 // valid checks each field by what the sort order puts in it.

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -96,7 +97,14 @@ func checkName(v *fieldErrors, field, s string) string {
 }
 
 func checkEmail(v *fieldErrors, s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	if strings.IndexFunc(s, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
+		// Checked before lower-casing: strings.ToLower maps the Kelvin sign to "k" and "İ" to "i", and
+		// would store another address than the one given.
+		v.add("email", "must be a plain ASCII email address like ana@example.com")
+		return s
+	}
+	s = strings.ToLower(s)
 	if s == "" {
 		v.add("email", "is required")
 		return s
