@@ -115,7 +115,7 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.writer = service.NewWriter(gate, orders, d.Writer, wm, d.Log)
+		a.writer = service.NewWriter(rsredis.NewStreams(d.Redis, gate.Keys()), orders, d.Writer, wm, d.Log)
 	case ModePostgres:
 		catalog = service.NewCatalog(discs, nil, nil, d.Log)
 		people = service.NewCustomers(customers, nil)
@@ -247,7 +247,7 @@ func NewWriter(ctx context.Context, d Deps) (*service.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return service.NewWriter(gate, pg.NewOrders(d.PG), d.Writer, wm, d.Log), nil
+	return service.NewWriter(rsredis.NewStreams(d.Redis, gate.Keys()), pg.NewOrders(d.PG), d.Writer, wm, d.Log), nil
 }
 
 // NewReconciler builds the reconciler over the stores (`recordshop reconcile`). It does not claim the

@@ -190,7 +190,7 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 			ctx := context.Background()
 			s.rdb.HIncrBy(ctx, s.keys().Disc(d.ID), "avail", -2)
 			s.rdb.HIncrBy(ctx, s.keys().Bought(d.ID), strconv.FormatInt(c, 10), 2)
-			s.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: s.keys().DeadLetters(p), Values: map[string]any{"entry": "0-1", "o": o.Record(), "error": "test"}})
+			s.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: s.keys().DeadLetters(p), Values: map[string]any{"entry": "0-1", "o": rsredis.Record(o), "error": "test"}})
 		}, func(d model.Disc, _ int64) []found { return []found{{Disc: d.ID, Verdict: "dead-letter", Dead: 1}} }, false, true},
 		{"redis flushed entirely", func(t *testing.T, s *shop, d model.Disc, _ int64) {
 			ctx := context.Background()

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,42 +72,6 @@ func ValidateIdempotencyKey(key string) error {
 // Fingerprint identifies the request an Idempotency-Key was first used for; a reuse with another body is refused.
 func (o OrderCreate) Fingerprint() string {
 	return fmt.Sprintf("%d:%d:%d", o.CustomerID, o.DiscID, o.Quantity)
-}
-
-// Record is the compact form an order takes in Redis (stream entry, pending record, idempotency answer):
-// "id|customer|disc|quantity|unit price cents|reserved unix ms|idempotency key".
-func (o Order) Record() string {
-	return strings.Join([]string{o.ID.String(), strconv.FormatInt(o.CustomerID, 10), strconv.FormatInt(o.DiscID, 10),
-		strconv.Itoa(o.Quantity), strconv.FormatInt(o.UnitPriceCents, 10), strconv.FormatInt(o.ReservedAt.UnixMilli(), 10),
-		o.IdempotencyKey}, "|")
-}
-
-// ParseRecord reads an order from its Redis record; the order is confirmed and not yet persisted.
-func ParseRecord(s string) (Order, error) {
-	parts := strings.SplitN(s, "|", 7)
-	if len(parts) != 7 {
-		return Order{}, fmt.Errorf("order record %q: want 7 fields, got %d", s, len(parts))
-	}
-	var o Order
-	var err error
-	nums := make([]int64, 5)
-	for i := range nums {
-		if nums[i], err = strconv.ParseInt(parts[i+1], 10, 64); err != nil {
-			return Order{}, fmt.Errorf("order record %q: field %d: %w", s, i+2, err)
-		}
-	}
-	if o.ID, err = uuid.Parse(parts[0]); err != nil {
-		return Order{}, fmt.Errorf("order record %q: id: %w", s, err)
-	}
-	o.CustomerID, o.DiscID, o.Quantity, o.UnitPriceCents = nums[0], nums[1], int(nums[2]), nums[3]
-	if o.CustomerID <= 0 || o.DiscID <= 0 || o.Quantity <= 0 || o.UnitPriceCents < 0 {
-		return Order{}, fmt.Errorf("order record %q: ids, quantity and price must be positive", s)
-	}
-	o.ReservedAt = time.UnixMilli(nums[4]).UTC()
-	o.IdempotencyKey = parts[6]
-	o.Status = StatusConfirmed
-	o.TotalCents = o.UnitPriceCents * int64(o.Quantity)
-	return o, nil
 }
 
 // OrderQuery is the parsed query of GET /v1/orders.

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -19,7 +18,32 @@ import (
 
 // BatchStore is what the writer needs from the Postgres orders repository.
 type BatchStore interface {
+	// InsertBatch inserts the orders Postgres does not have yet and takes their units from the discs, in one
+	// transaction; it returns how many it inserted (orders already there change nothing).
 	InsertBatch(ctx context.Context, orders []model.Order) (int, error)
+}
+
+// OrderStream is what the writer needs of the partition order streams (dal/redis.Streams on Redis). Entries
+// come with their order read; one whose record cannot be read carries Err.
+type OrderStream interface {
+	// Partitions is the number of partition streams.
+	Partitions() int
+	// EnsureGroup makes partition p's stream and consumer group exist.
+	EnsureGroup(ctx context.Context, p int) error
+	// ReadOwn reads entries delivered to consumer and not acknowledged, oldest first, without waiting.
+	ReadOwn(ctx context.Context, p int, consumer string, count int) ([]rsredis.Entry, error)
+	// ReadNew delivers to consumer entries no consumer has had yet, waiting up to block for the first (block
+	// < 0: no wait).
+	ReadNew(ctx context.Context, p int, consumer string, block time.Duration, count int) ([]rsredis.Entry, error)
+	// Claim gives consumer entries another consumer left unacknowledged for minIdle, scanning from `from`
+	// ("" starts); next is where the scan goes on, "" once it went round.
+	Claim(ctx context.Context, p int, consumer string, minIdle time.Duration, from string, count int) (claimed []rsredis.Entry, next string, err error)
+	// AckAndDrop acknowledges entries that are in Postgres and drops them and their pending records.
+	AckAndDrop(ctx context.Context, p int, done []rsredis.Entry) error
+	// DeadLetter moves an entry Postgres can never take to the dead letters, with its cause.
+	DeadLetter(ctx context.Context, p int, e rsredis.Entry, cause error) error
+	// Backlog is the number of partition p's confirmed orders not in Postgres yet.
+	Backlog(ctx context.Context, p int) (int64, error)
 }
 
 // WriterConfig tunes the writer.
@@ -41,7 +65,7 @@ type WriterConfig struct {
 // entries come again (to this writer after a restart, or to another one after ClaimIdle), and the second time
 // they change nothing: the effect is exactly once.
 type Writer struct {
-	gate    *rsredis.Gate
+	stream  OrderStream
 	store   BatchStore
 	cfg     WriterConfig
 	log     *zap.Logger
@@ -50,16 +74,16 @@ type Writer struct {
 }
 
 // NewWriter returns a writer; metrics may be nil.
-func NewWriter(gate *rsredis.Gate, store BatchStore, cfg WriterConfig, metrics *WriterMetrics, log *zap.Logger) *Writer {
+func NewWriter(stream OrderStream, store BatchStore, cfg WriterConfig, metrics *WriterMetrics, log *zap.Logger) *Writer {
 	if metrics == nil {
 		metrics = newWriterMetrics()
 	}
-	return &Writer{gate: gate, store: store, cfg: cfg, log: log, metrics: metrics, outage: outage{log: log}}
+	return &Writer{stream: stream, store: store, cfg: cfg, log: log, metrics: metrics, outage: outage{log: log}}
 }
 
 // Run drains every partition until ctx ends; a batch already read is still written (bounded by a deadline).
 func (w *Writer) Run(ctx context.Context) error {
-	parts := w.gate.Keys().Partitions
+	parts := w.stream.Partitions()
 	var wg sync.WaitGroup
 	errs := make([]error, parts)
 	for p := 0; p < parts; p++ {
@@ -76,38 +100,42 @@ func (w *Writer) Run(ctx context.Context) error {
 // partition reads one stream: first what this consumer read before a restart and did not acknowledge, then
 // new entries, and every ClaimIdle what other consumers abandoned.
 func (w *Writer) partition(ctx context.Context, p int) error {
-	stream := w.gate.Keys().Stream(p)
-	if !w.ensureGroup(ctx, stream) {
+	if !w.ensureGroup(ctx, p) {
 		return nil
 	}
-	start := "0"
+	own := true // our own history comes first
 	nextClaim := time.Now().Add(w.cfg.ClaimIdle)
-	claimFrom := "0-0"           // XAUTOCLAIM scans the pending list in pieces: go on where the last call stopped
+	claimFrom := ""              // XAUTOCLAIM scans the pending list in pieces: go on where the last call stopped
 	failures := map[string]int{} // entry id -> deliveries Postgres refused
 	for ctx.Err() == nil {
-		var entries []goredis.XMessage
+		var entries []rsredis.Entry
 		var err error
-		if time.Now().After(nextClaim) {
+		switch {
+		case time.Now().After(nextClaim):
 			entries, claimFrom, err = w.claim(ctx, p, claimFrom)
-			if claimFrom == "0-0" { // the scan went round: rest until the next turn
+			if claimFrom == "" { // the scan went round: rest until the next turn
 				nextClaim = time.Now().Add(w.cfg.ClaimIdle / 2)
 			}
-		} else {
-			entries, err = w.read(ctx, stream, start, idleBlock, w.cfg.BatchSize)
-			if err == nil && start == "0" && len(entries) == 0 {
-				start = ">" // our own history is done
+		case own:
+			entries, err = w.stream.ReadOwn(ctx, p, w.cfg.Consumer, w.cfg.BatchSize)
+			if err == nil && len(entries) == 0 {
+				own = false // our own history is done
 				continue
 			}
-			if err == nil && start == ">" {
-				entries = w.fill(ctx, stream, entries)
+		default:
+			entries, err = w.stream.ReadNew(ctx, p, w.cfg.Consumer, idleBlock, w.cfg.BatchSize)
+			if err == nil {
+				entries = w.fill(ctx, p, entries)
 			}
 		}
-		w.metrics.backlog.WithLabelValues(fmt.Sprint(p)).Set(float64(w.backlogOf(ctx, p)))
+		if n, berr := w.stream.Backlog(ctx, p); berr == nil {
+			w.metrics.backlog.WithLabelValues(strconv.Itoa(p)).Set(float64(n))
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				w.outage.failed(ctx, "writer cannot read its stream", err)
 			}
-			if strings.Contains(err.Error(), "NOGROUP") && !w.ensureGroup(ctx, stream) {
+			if errors.Is(err, rsredis.ErrNoGroup) && !w.ensureGroup(ctx, p) {
 				return nil // Redis lost its data and was rebuilt: the group is made again
 			}
 			continue
@@ -121,22 +149,22 @@ func (w *Writer) partition(ctx context.Context, p int) error {
 				return err
 			}
 			w.outage.failed(ctx, "writer cannot flush to postgres", err)
-			start = "0" // re-read what is still pending
+			own = true // re-read what is still pending
 			continue
 		}
 		w.outage.recovered()
 		if retry {
-			start = "0" // an entry Postgres refused waits in our history for its next try
+			own = true // an entry Postgres refused waits in our history for its next try
 		}
 	}
 	return nil
 }
 
 // ensureGroup creates the consumer group (and the stream) unless it exists; false means ctx ended first.
-func (w *Writer) ensureGroup(ctx context.Context, stream string) bool {
+func (w *Writer) ensureGroup(ctx context.Context, p int) bool {
 	for ctx.Err() == nil {
-		err := w.gate.Client().XGroupCreateMkStream(ctx, stream, rsredis.StreamGroup, "0").Err()
-		if err == nil || strings.Contains(err.Error(), "BUSYGROUP") {
+		err := w.stream.EnsureGroup(ctx, p)
+		if err == nil {
 			return true
 		}
 		w.outage.failed(ctx, "writer cannot reach redis", err)
@@ -148,24 +176,11 @@ func (w *Writer) ensureGroup(ctx context.Context, stream string) bool {
 // writer notices a shutdown.
 const idleBlock = 250 * time.Millisecond
 
-// read reads up to count entries from start, waiting up to block for the first (block < 0: no wait).
-func (w *Writer) read(ctx context.Context, stream, start string, block time.Duration, count int) ([]goredis.XMessage, error) {
-	res, err := w.gate.Client().XReadGroup(ctx, &goredis.XReadGroupArgs{Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer,
-		Streams: []string{stream, start}, Count: int64(count), Block: block}).Result()
-	if errors.Is(err, goredis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res[0].Messages, nil
-}
-
 // fill lets a batch that is not full yet gather new entries for BatchWait after its first, then takes what
 // came in one more read. A busy partition so commits a few large batches instead of many small ones: each
 // commit costs Postgres a WAL flush and both stores a round trip, whatever its size. A failed read or a
 // shutdown leaves the batch as it is; the next turn reads on.
-func (w *Writer) fill(ctx context.Context, stream string, entries []goredis.XMessage) []goredis.XMessage {
+func (w *Writer) fill(ctx context.Context, p int, entries []rsredis.Entry) []rsredis.Entry {
 	if len(entries) == 0 || len(entries) >= w.cfg.BatchSize || w.cfg.BatchWait <= 0 {
 		return entries
 	}
@@ -176,7 +191,7 @@ func (w *Writer) fill(ctx context.Context, stream string, entries []goredis.XMes
 		return entries
 	case <-t.C:
 	}
-	more, err := w.read(ctx, stream, ">", -1, w.cfg.BatchSize-len(entries))
+	more, err := w.stream.ReadNew(ctx, p, w.cfg.Consumer, -1, w.cfg.BatchSize-len(entries))
 	if err != nil {
 		return entries
 	}
@@ -184,24 +199,17 @@ func (w *Writer) fill(ctx context.Context, stream string, entries []goredis.XMes
 }
 
 // claim takes over entries that another consumer read and left unacknowledged for ClaimIdle (it died),
-// scanning the pending list from `from`; it returns where the next call goes on ("0-0": the scan is done).
-func (w *Writer) claim(ctx context.Context, p int, from string) ([]goredis.XMessage, string, error) {
-	msgs, next, err := w.gate.Client().XAutoClaim(ctx, &goredis.XAutoClaimArgs{Stream: w.gate.Keys().Stream(p),
-		Group: rsredis.StreamGroup, Consumer: w.cfg.Consumer, MinIdle: w.cfg.ClaimIdle, Start: from,
-		Count: int64(w.cfg.BatchSize)}).Result()
+// scanning the pending list from `from`; it returns where the next call goes on ("": the scan is done).
+func (w *Writer) claim(ctx context.Context, p int, from string) ([]rsredis.Entry, string, error) {
+	claimed, next, err := w.stream.Claim(ctx, p, w.cfg.Consumer, w.cfg.ClaimIdle, from, w.cfg.BatchSize)
 	if err != nil {
-		return nil, "0-0", err
+		return nil, "", err
 	}
-	if len(msgs) > 0 {
-		w.metrics.claims.Add(float64(len(msgs)))
-		w.log.Info("claimed abandoned order entries", zap.Int("partition", p), zap.Int("entries", len(msgs)))
+	if len(claimed) > 0 {
+		w.metrics.claims.Add(float64(len(claimed)))
+		w.log.Info("claimed abandoned order entries", zap.Int("partition", p), zap.Int("entries", len(claimed)))
 	}
-	return msgs, next, nil
-}
-
-func (w *Writer) backlogOf(ctx context.Context, p int) int64 {
-	n, _ := w.gate.Client().HLen(ctx, w.gate.Keys().Pending(p)).Result()
-	return n
+	return claimed, next, nil
 }
 
 // flushTimeout bounds one flush, from taking a connection to the acknowledgement in Redis. It is longer than
@@ -215,25 +223,22 @@ const flushTimeout = pg.StatementTimeout + 2*time.Second
 
 var errInjectedCrash = errors.New("writer: crash injected by AfterCommit")
 
-// flush writes one batch and acknowledges it. A batch Postgres refuses as data is written entry by entry so
-// one poison entry cannot hold back the partition; an entry refused MaxDeliveries times is dead-lettered.
-// The writes get their own deadline rather than ctx, so a shutdown still lands what was read. retry reports
-// an entry left unacknowledged for another try.
-func (w *Writer) flush(ctx context.Context, p int, entries []goredis.XMessage, failures map[string]int) (retry bool, err error) {
+// flush writes one batch and acknowledges it. An entry whose record cannot be read is dead-lettered at once. A
+// batch Postgres refuses as data is written entry by entry so one poison entry cannot hold back the partition;
+// an entry refused MaxDeliveries times is dead-lettered. The writes get their own deadline rather than ctx, so
+// a shutdown still lands what was read. retry reports an entry left unacknowledged for another try.
+func (w *Writer) flush(ctx context.Context, p int, entries []rsredis.Entry, failures map[string]int) (retry bool, err error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
-	var batch []entry
+	batch := make([]rsredis.Entry, 0, len(entries))
 	for _, e := range entries {
-		rec, _ := e.Values["o"].(string)
-		o, err := model.ParseRecord(rec)
-		if err != nil {
-			if err := w.deadLetter(wctx, p, e, "", err); err != nil {
+		if e.Err != nil {
+			if err := w.deadLetter(wctx, p, e, e.Err); err != nil {
 				return false, err
 			}
 			continue
 		}
-		o.StreamPartition, o.StreamID = p, e.ID
-		batch = append(batch, entry{msg: e, order: o})
+		batch = append(batch, e)
 	}
 	if len(batch) == 0 {
 		return false, nil
@@ -244,40 +249,34 @@ func (w *Writer) flush(ctx context.Context, p int, entries []goredis.XMessage, f
 	}
 	// Some entry is poison: find it by writing one at a time.
 	for _, e := range batch {
-		err := w.commit(wctx, p, []entry{e})
+		err := w.commit(wctx, p, []rsredis.Entry{e})
 		if err == nil {
 			continue
 		}
 		if !pg.IsDataError(err) {
 			return false, err
 		}
-		failures[e.msg.ID]++
-		if failures[e.msg.ID] < max(w.cfg.MaxDeliveries, 1) {
-			w.log.Warn("postgres refused an order entry; will retry", zap.Int("partition", p), zap.String("entry", e.msg.ID), zap.Error(err))
+		failures[e.ID]++
+		if failures[e.ID] < max(w.cfg.MaxDeliveries, 1) {
+			w.log.Warn("postgres refused an order entry; will retry", zap.Int("partition", p), zap.String("entry", e.ID), zap.Error(err))
 			retry = true
 			continue
 		}
-		delete(failures, e.msg.ID)
-		if err := w.deadLetter(wctx, p, e.msg, e.order.ID.String(), err); err != nil {
+		delete(failures, e.ID)
+		if err := w.deadLetter(wctx, p, e, err); err != nil {
 			return false, err
 		}
 	}
 	return retry, nil
 }
 
-type entry struct {
-	msg   goredis.XMessage
-	order model.Order
-}
-
 // commit inserts entries in one transaction, then acknowledges them and drops their pending records.
-func (w *Writer) commit(ctx context.Context, p int, batch []entry) error {
+func (w *Writer) commit(ctx context.Context, p int, batch []rsredis.Entry) error {
 	start := time.Now()
 	orders := make([]model.Order, len(batch))
 	ids := make([]string, len(batch))
-	orderIDs := make([]string, len(batch))
 	for i, e := range batch {
-		orders[i], ids[i], orderIDs[i] = e.order, e.msg.ID, e.order.ID.String()
+		orders[i], ids[i] = e.Order, e.ID
 	}
 	inserted, err := w.store.InsertBatch(ctx, orders)
 	if err != nil {
@@ -289,13 +288,7 @@ func (w *Writer) commit(ctx context.Context, p int, batch []entry) error {
 			return fmt.Errorf("%w: %w", errInjectedCrash, err)
 		}
 	}
-	keys := w.gate.Keys()
-	if _, err := w.gate.Client().TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
-		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, ids...)
-		pipe.XDel(ctx, keys.Stream(p), ids...) // the stream holds only what is not in Postgres yet
-		pipe.HDel(ctx, keys.Pending(p), orderIDs...)
-		return nil
-	}); err != nil {
+	if err := w.stream.AckAndDrop(ctx, p, batch); err != nil {
 		return err
 	}
 	w.metrics.flushed.Add(float64(inserted))
@@ -309,20 +302,13 @@ func (w *Writer) commit(ctx context.Context, p int, batch []entry) error {
 
 // deadLetter moves an entry Postgres can never take to the partition's dead-letter stream, acknowledges it
 // and drops its pending record, so the partition keeps flowing. reconcile reports every dead letter.
-func (w *Writer) deadLetter(ctx context.Context, p int, e goredis.XMessage, orderID string, cause error) error {
-	keys := w.gate.Keys()
-	_, err := w.gate.Client().TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
-		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: keys.DeadLetters(p), Values: map[string]any{
-			"entry": e.ID, "o": fmt.Sprint(e.Values["o"]), "error": cause.Error()}})
-		pipe.XAck(ctx, keys.Stream(p), rsredis.StreamGroup, e.ID)
-		pipe.XDel(ctx, keys.Stream(p), e.ID)
-		if orderID != "" {
-			pipe.HDel(ctx, keys.Pending(p), orderID)
-		}
-		return nil
-	})
-	if err != nil {
+func (w *Writer) deadLetter(ctx context.Context, p int, e rsredis.Entry, cause error) error {
+	if err := w.stream.DeadLetter(ctx, p, e, cause); err != nil {
 		return err
+	}
+	orderID := ""
+	if e.Err == nil {
+		orderID = e.Order.ID.String()
 	}
 	w.metrics.deadLetters.Inc()
 	w.log.Error("order entry moved to the dead letters", zap.Int("partition", p), zap.String("entry", e.ID),

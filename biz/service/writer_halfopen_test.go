@@ -17,6 +17,8 @@ import (
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/service"
 	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 // TestWriterSurvivesHalfOpenPostgres puts a blackhole between the writer's pool and Postgres: on command it
@@ -54,7 +56,7 @@ func TestWriterSurvivesHalfOpenPostgres(t *testing.T) {
 	t.Cleanup(pool.Close) // after the writer stops (cleanups run last-in, first-out), before the proxy closes
 	store := &recordingStore{BatchStore: pg.NewOrders(pool)}
 	wctx, stop := context.WithCancel(ctx)
-	w := service.NewWriter(f.gate, store, service.WriterConfig{Consumer: t.Name(), BatchSize: 500,
+	w := service.NewWriter(rsredis.NewStreams(f.rdb, f.gate.Keys()), store, service.WriterConfig{Consumer: t.Name(), BatchSize: 500,
 		BatchWait: 5 * time.Millisecond, ClaimIdle: time.Minute, MaxDeliveries: 5}, nil, zap.NewNop())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()
@@ -194,20 +196,21 @@ func (s *recordingStore) since(t time.Time) []attempt {
 	return out
 }
 
-// eventually polls cond until it holds or timeout passes; then the test fails with cond's last note.
+// eventually waits for cond with testenv.Eventually and, when it never holds, logs cond's last note on what it
+// saw.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, note := cond()
-		if ok {
-			return
+	var note string
+	defer func() {
+		if t.Failed() {
+			t.Logf("waiting for %s; last: %s", what, note)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; last: %s", timeout, what, note)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	testenv.Eventually(t, timeout, what, func() bool {
+		var ok bool
+		ok, note = cond()
+		return ok
+	})
 }
 
 // blackhole is a TCP proxy on 127.0.0.1. Cut, it stops passing bytes in both directions, and stops dialling

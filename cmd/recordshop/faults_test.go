@@ -413,8 +413,8 @@ func TestFaultPoisonEntryDeadLettered(t *testing.T) {
 	l.waitAnswered(300)
 
 	ctx := context.Background()
-	poison := model.Order{ID: uuid.Must(uuid.NewV7()), CustomerID: 999_999_999, DiscID: disc, Quantity: 1,
-		UnitPriceCents: 4990, ReservedAt: time.Now()}.Record()
+	poison := rsredis.Record(model.Order{ID: uuid.Must(uuid.NewV7()), CustomerID: 999_999_999, DiscID: disc, Quantity: 1,
+		UnitPriceCents: 4990, ReservedAt: time.Now()})
 	const junk = "this is not an order record"
 	poisonEntry, err := e.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: e.keys.Stream(p), Values: map[string]any{"o": poison}}).Result()
 	if err != nil {

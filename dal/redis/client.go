@@ -1,5 +1,3 @@
-// Package redis holds the Redis side of recordshop: the go-redis client, the key layout of the stock gate,
-// and the Go side of each Lua script.
 package redis
 
 import (

@@ -1,0 +1,156 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+)
+
+// scriptAnswer makes every script call (EVALSHA, EVAL) answer with one fixed reply, as a script that broke its
+// contract (an edited file, a server that answered something else) would; other commands reach the server.
+type scriptAnswer struct{ reply any }
+
+func (h scriptAnswer) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h scriptAnswer) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if c, ok := cmd.(*goredis.Cmd); ok && (cmd.Name() == "evalsha" || cmd.Name() == "eval") {
+			c.SetVal(h.reply)
+			return nil
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h scriptAnswer) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// TestMalformedScriptRepliesAreErrors feeds every script call a reply of the wrong shape. Each must come back
+// as an error wrapping ErrBadReply: the scripts are also run by background goroutines (relay, reconcile) that no
+// middleware recovers, so a panic there would take the process down.
+func TestMalformedScriptRepliesAreErrors(t *testing.T) {
+	const record = "0190d3f0-0000-7000-8000-000000000001|42|7|1|2599|1767225600123|"
+	calls := []struct {
+		name string
+		call func(ctx context.Context, g *rsredis.Gate) error
+	}{
+		{"reserve", func(ctx context.Context, g *rsredis.Gate) error {
+			_, err := g.Reserve(ctx, request(buyer, discID, 1, "key-1"))
+			return err
+		}},
+		{"apply", func(ctx context.Context, g *rsredis.Gate) error {
+			_, _, err := g.Apply(ctx, rsredis.Change{Disc: *liveDisc(discID, 10), Delta: 1})
+			return err
+		}},
+		{"load", func(ctx context.Context, g *rsredis.Gate) error {
+			_, err := g.Load(ctx, *liveDisc(discID, 10), nil)
+			return err
+		}},
+		{"adjust", func(ctx context.Context, g *rsredis.Gate) error {
+			_, err := g.Adjust(ctx, discID, 1, nil)
+			return err
+		}},
+		{"snapshot", func(ctx context.Context, g *rsredis.Gate) error {
+			_, err := g.Snapshot(ctx, 3, []int64{discID})
+			return err
+		}},
+	}
+	// Replies no script may give: each call must refuse all of them.
+	common := []struct {
+		name  string
+		reply any
+	}{
+		{"not an array", int64(1)},
+		{"a string", "1"},
+		{"an empty array", []any{}},
+		{"a string code", []any{"1", "x"}},
+		{"a nil element", []any{nil}},
+	}
+	for _, c := range calls {
+		for _, r := range common {
+			t.Run(c.name+"/"+r.name, func(t *testing.T) {
+				if err := malformed(t, r.reply, c.call); !errors.Is(err, rsredis.ErrBadReply) {
+					t.Fatalf("err = %v; want ErrBadReply", err)
+				}
+			})
+		}
+	}
+
+	// Replies that start right and break further in, per call.
+	deeper := []struct {
+		name  string
+		call  int // index in calls
+		reply any
+	}{
+		{"reserve: reserved without its record", 0, []any{int64(1)}},
+		{"reserve: reserved with a numeric record", 0, []any{int64(1), int64(5), "1-0"}},
+		{"reserve: reserved with a numeric stream id", 0, []any{int64(1), record, int64(1)}},
+		{"reserve: sold out without the units left", 0, []any{int64(3)}},
+		{"reserve: over limit with a string count", 0, []any{int64(4), "2"}},
+		{"reserve: not started with a nil start", 0, []any{int64(5), nil}},
+		{"apply: value of another type", 1, []any{int64(1), "15"}},
+		{"snapshot: last id is a number", 4, []any{int64(0), []any{}, []any{}, []any{[]any{nil, nil, []any{}}}}},
+		{"snapshot: pending is not an array", 4, []any{"0-0", "x", []any{}, []any{[]any{nil, nil, []any{}}}}},
+		{"snapshot: a pending record is a number", 4, []any{"0-0", []any{"id", int64(1)}, []any{}, []any{[]any{nil, nil, []any{}}}}},
+		{"snapshot: dead letters are missing", 4, []any{"0-0", []any{}}},
+		{"snapshot: a dead letter is a number", 4, []any{"0-0", []any{}, []any{int64(1)}, []any{[]any{nil, nil, []any{}}}}},
+		{"snapshot: fewer discs than asked", 4, []any{"0-0", []any{}, []any{}, []any{}}},
+		{"snapshot: a disc is not an array", 4, []any{"0-0", []any{}, []any{}, []any{"disc"}}},
+		{"snapshot: a disc lacks its bought units", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", "5"}}}},
+		{"snapshot: avail is not a number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"ten", "5", []any{}}}}},
+		{"snapshot: version is a Lua number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", int64(5), []any{}}}}},
+		{"snapshot: a bought count is not a number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", "5", []any{"42", "x"}}}}},
+		{"snapshot: a bought customer is a number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", "5", []any{int64(42), "1"}}}}},
+	}
+	for _, d := range deeper {
+		t.Run(d.name, func(t *testing.T) {
+			if err := malformed(t, d.reply, calls[d.call].call); !errors.Is(err, rsredis.ErrBadReply) {
+				t.Fatalf("err = %v; want ErrBadReply", err)
+			}
+		})
+	}
+
+	// The same shapes, well formed, are read: the checks refuse only what is wrong.
+	wellFormed := []struct {
+		name  string
+		call  int
+		reply any
+	}{
+		{"reserve: reserved", 0, []any{int64(1), record, "1-0"}},
+		{"reserve: sold out", 0, []any{int64(3), int64(0)}},
+		{"reserve: inactive", 0, []any{int64(6)}},
+		{"apply: missing", 1, []any{int64(3)}},
+		{"snapshot: a disc Redis lacks", 4, []any{"0-0", []any{}, []any{}, []any{[]any{nil, nil, []any{}}}}},
+		{"snapshot: a disc with pending orders and an unreadable dead letter", 4, []any{"5-0",
+			[]any{"0190d3f0-0000-7000-8000-000000000001", record}, []any{"junk"},
+			[]any{[]any{"10", "5", []any{"42", "1"}}}}},
+	}
+	for _, w := range wellFormed {
+		t.Run(w.name, func(t *testing.T) {
+			if err := malformed(t, w.reply, calls[w.call].call); err != nil {
+				t.Fatalf("err = %v; want the reply read", err)
+			}
+		})
+	}
+}
+
+// malformed runs call on a gate whose scripts all answer reply, and returns its error; a panic fails the test.
+func malformed(t *testing.T, reply any, call func(context.Context, *rsredis.Gate) error) (err error) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	rdb.AddHook(scriptAnswer{reply: reply})
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("reading the reply %#v panicked: %v", reply, r)
+		}
+	}()
+	return call(t.Context(), rsredis.NewGate(rdb, rsredis.Keys{Namespace: "t:", Partitions: partitions}))
+}

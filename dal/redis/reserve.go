@@ -1,0 +1,146 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/learecordshop/recordshop/biz/model"
+)
+
+// resendTTL keeps the implicit idempotency record of an order without an Idempotency-Key: long enough to
+// outlast the client's resends of one command, short enough to cost little memory at launch rates.
+const resendTTL = time.Minute
+
+// ReserveCode is what reserve.lua answered.
+type ReserveCode int
+
+// The codes of reserve.lua (see its header).
+const (
+	Reserved ReserveCode = iota + 1
+	Replayed
+	SoldOut
+	OverLimit
+	NotStarted
+	Inactive
+	NoDisc
+	KeyReused
+	Backlog
+)
+
+// Reservation is a reservation request.
+type Reservation struct {
+	Order       model.Order // ID, CustomerID, DiscID, Quantity, ReservedAt, IdempotencyKey
+	Fingerprint string      // "" when there is no Idempotency-Key
+	IdemTTL     time.Duration
+	MaxBacklog  int // per partition; 0 = unbounded
+}
+
+// ReserveResult is the script's answer: the order on Reserved and Replayed, a number for the refusals.
+type ReserveResult struct {
+	Code     ReserveCode
+	Order    model.Order
+	StreamID string
+	Value    int64 // units left, units the customer may still buy, sale start ms, or backlog
+}
+
+// Reserve runs reserve.lua: one Redis round trip (EVALSHA, or EVAL after a restart emptied the script cache).
+func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error) {
+	o := r.Order
+	p := g.keys.Partition(o.DiscID)
+	// Without an Idempotency-Key the order id is the key, kept briefly: go-redis resends a command whose
+	// answer was lost, and the resend must replay this reservation, not take the units a second time.
+	idemKey, fingerprint, ttl := "", r.Fingerprint, r.IdemTTL
+	if fingerprint != "" {
+		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)
+	} else {
+		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String())
+		fingerprint, ttl = "resend", resendTTL
+	}
+	keys := []string{g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey, g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p)}
+	// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
+	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), fingerprint,
+		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey}
+	ans, err := g.reserve.Run(ctx, g.rdb, keys, args...).Result()
+	if err != nil && !replied(err) {
+		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
+		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
+		// Idempotency-Key can learn which, and it replays rather than sells twice.
+		return ReserveResult{}, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
+	}
+	if err != nil {
+		return ReserveResult{}, wrap("redis.reserve", err)
+	}
+	return readReserve(r, ans)
+}
+
+// readReserve reads reserve.lua's answer {code, ...}.
+func readReserve(r Reservation, ans any) (ReserveResult, error) {
+	rep := newReply("redis.reserve", ans)
+	res := ReserveResult{Code: ReserveCode(rep.int(0))}
+	switch res.Code {
+	case Reserved, Replayed:
+		if res.Code == Replayed && r.Fingerprint == "" {
+			res.Code = Reserved // our own resend: to the caller this is the first answer
+		}
+		rec := rep.str(1)
+		if rep.len() > 2 {
+			res.StreamID = rep.str(2)
+		}
+		if err := rep.Err(); err != nil {
+			return ReserveResult{}, err
+		}
+		var err error
+		if res.Order, err = ParseRecord(rec); err != nil {
+			return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
+		}
+	case SoldOut, OverLimit, NotStarted, Backlog:
+		res.Value = rep.int(1)
+	}
+	if err := rep.Err(); err != nil {
+		return ReserveResult{}, err
+	}
+	return res, nil
+}
+
+// Record is the compact form an order takes in Redis (stream entry, pending record, idempotency answer):
+// "id|customer|disc|quantity|unit price cents|reserved unix ms|idempotency key". reserve.lua builds the same
+// string from its arguments; the two must change together.
+func Record(o model.Order) string {
+	return strings.Join([]string{o.ID.String(), strconv.FormatInt(o.CustomerID, 10), strconv.FormatInt(o.DiscID, 10),
+		strconv.Itoa(o.Quantity), strconv.FormatInt(o.UnitPriceCents, 10), strconv.FormatInt(o.ReservedAt.UnixMilli(), 10),
+		o.IdempotencyKey}, "|")
+}
+
+// ParseRecord reads an order from its Redis record; the order is confirmed and not yet persisted.
+func ParseRecord(s string) (model.Order, error) {
+	parts := strings.SplitN(s, "|", 7)
+	if len(parts) != 7 {
+		return model.Order{}, fmt.Errorf("order record %q: want 7 fields, got %d", s, len(parts))
+	}
+	var o model.Order
+	var err error
+	nums := make([]int64, 5)
+	for i := range nums {
+		if nums[i], err = strconv.ParseInt(parts[i+1], 10, 64); err != nil {
+			return model.Order{}, fmt.Errorf("order record %q: field %d: %w", s, i+2, err)
+		}
+	}
+	if o.ID, err = uuid.Parse(parts[0]); err != nil {
+		return model.Order{}, fmt.Errorf("order record %q: id: %w", s, err)
+	}
+	o.CustomerID, o.DiscID, o.Quantity, o.UnitPriceCents = nums[0], nums[1], int(nums[2]), nums[3]
+	if o.CustomerID <= 0 || o.DiscID <= 0 || o.Quantity <= 0 || o.UnitPriceCents < 0 {
+		return model.Order{}, fmt.Errorf("order record %q: ids, quantity and price must be positive", s)
+	}
+	o.ReservedAt = time.UnixMilli(nums[4]).UTC()
+	o.IdempotencyKey = parts[6]
+	o.Status = model.StatusConfirmed
+	o.TotalCents = o.UnitPriceCents * int64(o.Quantity)
+	return o, nil
+}

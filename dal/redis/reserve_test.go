@@ -1,0 +1,438 @@
+package redis_test
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"github.com/learecordshop/recordshop/scripts/lua"
+)
+
+// afterReserve is state with the effects of one reservation added, as reserve.lua's header specifies them:
+// avail down by the quantity, the customer's units up by it, one stream entry and one pending record with the
+// order record, and the idempotency answer when there is a fingerprint.
+func (f fixture) afterReserve(state map[string]any, r rsredis.Reservation, record, streamID string) map[string]any {
+	f.t.Helper()
+	o := r.Order
+	p := f.k.Partition(o.DiscID)
+	want := maps.Clone(state)
+
+	disc := maps.Clone(want[f.k.Disc(o.DiscID)].(map[string]string))
+	avail, err := strconv.ParseInt(disc["avail"], 10, 64)
+	if err != nil {
+		f.t.Fatalf("disc avail %q: %v", disc["avail"], err)
+	}
+	disc["avail"] = strconv.FormatInt(avail-int64(o.Quantity), 10)
+	want[f.k.Disc(o.DiscID)] = disc
+
+	bought, _ := want[f.k.Bought(o.DiscID)].(map[string]string)
+	bought = maps.Clone(bought)
+	if bought == nil {
+		bought = map[string]string{}
+	}
+	customer := strconv.FormatInt(o.CustomerID, 10)
+	had, _ := strconv.ParseInt(bought[customer], 10, 64)
+	bought[customer] = strconv.FormatInt(had+int64(o.Quantity), 10)
+	want[f.k.Bought(o.DiscID)] = bought
+
+	stream, _ := want[f.k.Stream(p)].([]goredis.XMessage)
+	want[f.k.Stream(p)] = append(slices.Clone(stream), goredis.XMessage{ID: streamID, Values: map[string]any{"o": record}})
+
+	pending, _ := want[f.k.Pending(p)].(map[string]string)
+	pending = maps.Clone(pending)
+	if pending == nil {
+		pending = map[string]string{}
+	}
+	pending[o.ID.String()] = record
+	want[f.k.Pending(p)] = pending
+
+	if r.Fingerprint != "" {
+		want[f.k.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)] = r.Fingerprint + "|" + record
+	} else {
+		// Without a key the order id is the key, briefly, so a resent command replays instead of selling twice.
+		want[f.k.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String())] = "resend|" + record
+	}
+	return want
+}
+
+type reserveRow struct {
+	name   string
+	disc   *rsredis.DiscState          // loaded first, with bought; nil = disc discID is not in Redis
+	bought map[int64]int64             // units of the disc already bought per customer
+	prep   func(f fixture) model.Order // more state; returns the order a replay must answer with
+	req    rsredis.Reservation
+	want   rsredis.ReserveCode
+	value  int64 // units left, units the customer may still buy, sale start ms, or backlog
+}
+
+// reserveRows drive reserve.lua through every answer. The checks run in the order of the script: idempotency
+// replay, backlog bound, disc exists and is active, sale started, customer active, per-customer limit, stock.
+// The "... before ..." rows pin that order: each sets up two refusals and expects the earlier one.
+func reserveRows() []reserveRow {
+	first := func(f fixture) model.Order { return f.mustReserve(request(buyer, discID, 2, "key-1")) }
+	return []reserveRow{
+		// Reserved.
+		{name: "reserved with an idempotency key", disc: liveDisc(discID, 10),
+			req: request(buyer, discID, 3, "key-1"), want: rsredis.Reserved},
+		{name: "reserved without an idempotency key", disc: liveDisc(discID, 10),
+			req: request(buyer, discID, 1, ""), want: rsredis.Reserved},
+		{name: "reserved takes the last units", disc: liveDisc(discID, 3),
+			req: request(buyer, discID, 3, ""), want: rsredis.Reserved},
+		{name: "reserved at the very start of the sale", disc: liveDisc(discID, 10, startsAt(now)),
+			req: request(buyer, discID, 1, ""), want: rsredis.Reserved},
+		{name: "reserved up to the limit", disc: liveDisc(discID, 10, limit(4)), bought: map[int64]int64{buyer: 2},
+			req: request(buyer, discID, 2, "key-1"), want: rsredis.Reserved},
+		{name: "limit counts this customer's units only", disc: liveDisc(discID, 10, limit(2)),
+			bought: map[int64]int64{other: 2}, req: request(buyer, discID, 2, ""), want: rsredis.Reserved},
+		{name: "reserved again after reactivation", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order {
+				f.setInactive(buyer, true)
+				f.setInactive(buyer, false)
+				return model.Order{}
+			},
+			req: request(buyer, discID, 1, ""), want: rsredis.Reserved},
+		{name: "another customer's deactivation does not refuse", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order { f.setInactive(other, true); return model.Order{} },
+			req:  request(buyer, discID, 1, ""), want: rsredis.Reserved},
+		{name: "same key from another customer is another request", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order { return f.mustReserve(request(other, discID, 2, "key-1")) },
+			req:  request(buyer, discID, 2, "key-1"), want: rsredis.Reserved},
+		{name: "reserved below the backlog bound", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order {
+				f.mustReserve(request(other, discID, 1, ""))
+				f.mustReserve(request(other+1, discID, 1, ""))
+				return model.Order{}
+			},
+			req: bounded(request(buyer, discID, 1, ""), 3), want: rsredis.Reserved},
+		{name: "backlog of another partition does not count", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order {
+				f.load(*liveDisc(elsewhere, 10), nil)
+				f.mustReserve(request(other, elsewhere, 1, ""))
+				f.mustReserve(request(other+1, elsewhere, 1, ""))
+				return model.Order{}
+			},
+			req: bounded(request(buyer, discID, 1, ""), 2), want: rsredis.Reserved},
+
+		// Replayed: the first answer again, whatever happened since, and nothing taken.
+		{name: "replayed", disc: liveDisc(discID, 10), prep: first,
+			req: request(buyer, discID, 2, "key-1"), want: rsredis.Replayed},
+		{name: "replay before sold out", disc: liveDisc(discID, 2), prep: first,
+			req: request(buyer, discID, 2, "key-1"), want: rsredis.Replayed},
+		{name: "replay before backlog", disc: liveDisc(discID, 10), prep: first,
+			req: bounded(request(buyer, discID, 2, "key-1"), 1), want: rsredis.Replayed},
+		{name: "replay before over limit", disc: liveDisc(discID, 10, limit(2)), prep: first,
+			req: request(buyer, discID, 2, "key-1"), want: rsredis.Replayed},
+		{name: "replay before inactive", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order { o := first(f); f.setInactive(buyer, true); return o },
+			req:  request(buyer, discID, 2, "key-1"), want: rsredis.Replayed},
+		{name: "replay before unknown disc", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order {
+				o := first(f)
+				if err := f.g.Forget(f.t.Context(), discID); err != nil {
+					f.t.Fatal(err)
+				}
+				return o
+			},
+			req: request(buyer, discID, 2, "key-1"), want: rsredis.Replayed},
+
+		// KeyReused: the key's first request had another body.
+		{name: "key reused with another quantity", disc: liveDisc(discID, 10), prep: first,
+			req: request(buyer, discID, 3, "key-1"), want: rsredis.KeyReused},
+		{name: "key reuse before sold out", disc: liveDisc(discID, 2), prep: first,
+			req: request(buyer, discID, 1, "key-1"), want: rsredis.KeyReused},
+		{name: "key reuse before backlog", disc: liveDisc(discID, 10), prep: first,
+			req: bounded(request(buyer, discID, 1, "key-1"), 1), want: rsredis.KeyReused},
+
+		// Backlog: the partition's pending orders reached the bound.
+		{name: "backlog at the bound", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order {
+				f.mustReserve(request(other, discID, 1, ""))
+				f.mustReserve(request(other+1, discID, 1, ""))
+				return model.Order{}
+			},
+			req: bounded(request(buyer, discID, 1, "key-1"), 2), want: rsredis.Backlog, value: 2},
+		{name: "backlog counts the whole partition", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order {
+				f.load(*liveDisc(neighbour, 10), nil)
+				f.mustReserve(request(other, neighbour, 1, ""))
+				f.mustReserve(request(other+1, neighbour, 1, ""))
+				return model.Order{}
+			},
+			req: bounded(request(buyer, discID, 1, ""), 2), want: rsredis.Backlog, value: 2},
+
+		// NoDisc: unknown or archived.
+		{name: "unknown disc", req: request(buyer, discID, 1, "key-1"), want: rsredis.NoDisc},
+		{name: "unknown disc while another of its partition is live", disc: liveDisc(neighbour, 10),
+			req: request(buyer, discID, 1, ""), want: rsredis.NoDisc},
+		{name: "archived disc", disc: liveDisc(discID, 10, archived),
+			req: request(buyer, discID, 1, "key-1"), want: rsredis.NoDisc},
+		{name: "archived before not started", disc: liveDisc(discID, 10, archived, startsAt(now.Add(time.Hour))),
+			req: request(buyer, discID, 1, ""), want: rsredis.NoDisc},
+
+		// NotStarted, with the start.
+		{name: "not started", disc: liveDisc(discID, 10, startsAt(now.Add(time.Millisecond))),
+			req: request(buyer, discID, 1, "key-1"), want: rsredis.NotStarted, value: now.UnixMilli() + 1},
+		{name: "not started before inactive", disc: liveDisc(discID, 0, startsAt(now.Add(time.Hour))),
+			prep: func(f fixture) model.Order { f.setInactive(buyer, true); return model.Order{} },
+			req:  request(buyer, discID, 1, ""), want: rsredis.NotStarted, value: now.Add(time.Hour).UnixMilli()},
+
+		// Inactive.
+		{name: "inactive", disc: liveDisc(discID, 10),
+			prep: func(f fixture) model.Order { f.setInactive(buyer, true); return model.Order{} },
+			req:  request(buyer, discID, 1, "key-1"), want: rsredis.Inactive},
+		{name: "inactive before over limit", disc: liveDisc(discID, 10, limit(2)), bought: map[int64]int64{buyer: 2},
+			prep: func(f fixture) model.Order { f.setInactive(buyer, true); return model.Order{} },
+			req:  request(buyer, discID, 1, ""), want: rsredis.Inactive},
+		{name: "inactive before sold out", disc: liveDisc(discID, 0),
+			prep: func(f fixture) model.Order { f.setInactive(buyer, true); return model.Order{} },
+			req:  request(buyer, discID, 1, ""), want: rsredis.Inactive},
+
+		// OverLimit, with the units the customer may still buy.
+		{name: "over limit", disc: liveDisc(discID, 10, limit(4)), bought: map[int64]int64{buyer: 3},
+			req: request(buyer, discID, 2, "key-1"), want: rsredis.OverLimit, value: 1},
+		{name: "over limit in one order", disc: liveDisc(discID, 10, limit(2)),
+			req: request(buyer, discID, 3, ""), want: rsredis.OverLimit, value: 2},
+		{name: "over limit after earlier orders", disc: liveDisc(discID, 10, limit(3)),
+			prep: func(f fixture) model.Order { return f.mustReserve(request(buyer, discID, 3, "")) },
+			req:  request(buyer, discID, 1, ""), want: rsredis.OverLimit, value: 0},
+		{name: "over limit before sold out", disc: liveDisc(discID, 0, limit(2)), bought: map[int64]int64{buyer: 2},
+			req: request(buyer, discID, 1, ""), want: rsredis.OverLimit, value: 0},
+
+		// SoldOut, with the units left.
+		{name: "sold out with units left", disc: liveDisc(discID, 2),
+			req: request(buyer, discID, 3, "key-1"), want: rsredis.SoldOut, value: 2},
+		{name: "sold out at zero", disc: liveDisc(discID, 0),
+			req: request(buyer, discID, 1, ""), want: rsredis.SoldOut, value: 0},
+		{name: "sold out after another customer took the rest", disc: liveDisc(discID, 3),
+			prep: func(f fixture) model.Order { return f.mustReserve(request(other, discID, 3, "")) },
+			req:  request(buyer, discID, 1, ""), want: rsredis.SoldOut, value: 0},
+	}
+}
+
+func TestReserveScript(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, row := range reserveRows() {
+				t.Run(row.name, func(t *testing.T) {
+					f := newFixture(t, b)
+					if row.disc != nil {
+						f.load(*row.disc, row.bought)
+					}
+					var replay model.Order
+					if row.prep != nil {
+						replay = row.prep(f)
+					}
+					before := f.dump()
+
+					res, err := f.g.Reserve(t.Context(), row.req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Code != row.want || res.Value != row.value {
+						t.Fatalf("answer %d (value %d), want %d (value %d)", res.Code, res.Value, row.want, row.value)
+					}
+					after := f.dump()
+
+					switch row.want {
+					case rsredis.Reserved:
+						o := row.req.Order
+						want := model.Order{ID: o.ID, CustomerID: o.CustomerID, DiscID: o.DiscID, Quantity: o.Quantity,
+							UnitPriceCents: priceCents, TotalCents: priceCents * int64(o.Quantity),
+							Status: model.StatusConfirmed, ReservedAt: now, IdempotencyKey: o.IdempotencyKey}
+						if diff := cmp.Diff(want, res.Order); diff != "" {
+							t.Errorf("reserved order (-want +got):\n%s", diff)
+						}
+						if res.StreamID == "" {
+							t.Error("no stream id")
+						}
+						if diff := cmp.Diff(f.afterReserve(before, row.req, rsredis.Record(want), res.StreamID), after); diff != "" {
+							t.Errorf("store after the reservation (-want +got):\n%s", diff)
+						}
+						key, wantTTL := f.k.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey), idemTTL
+						if row.req.Fingerprint == "" {
+							key, wantTTL = f.k.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String()), time.Minute
+						}
+						ttl, err := f.rdb.TTL(t.Context(), key).Result()
+						if err != nil {
+							t.Fatal(err)
+						}
+						if ttl <= wantTTL-10*time.Second || ttl > wantTTL {
+							t.Errorf("idempotency answer expires in %v, want %v", ttl, wantTTL)
+						}
+					case rsredis.Replayed:
+						if diff := cmp.Diff(replay, res.Order); diff != "" {
+							t.Errorf("replayed order is not the first answer (-first +got):\n%s", diff)
+						}
+						if diff := cmp.Diff(before, after); diff != "" {
+							t.Errorf("a replay changed the store (-before +after):\n%s", diff)
+						}
+					default:
+						if diff := cmp.Diff(before, after); diff != "" {
+							t.Errorf("a refusal changed the store (-before +after):\n%s", diff)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestReserveUnderContention races 400 buyers for 50 units on the real server: the script must sell exactly the
+// stock, each sale with one stream entry and one pending record.
+func TestReserveUnderContention(t *testing.T) {
+	const stock, buyers = 50, 400
+	f := realRedis(t)
+	f.load(*liveDisc(discID, stock), nil)
+
+	results := make([]rsredis.ReserveResult, buyers)
+	errs := make([]error, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Go(func() {
+			results[i], errs[i] = f.g.Reserve(t.Context(), request(1000+int64(i), discID, 1, "key-"+strconv.Itoa(i)))
+		})
+	}
+	wg.Wait()
+
+	sold := map[string]bool{}
+	counts := map[rsredis.ReserveCode]int{}
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("buyer %d: %v", i, errs[i])
+		}
+		counts[res.Code]++
+		switch res.Code {
+		case rsredis.Reserved:
+			sold[res.Order.ID.String()] = true
+		case rsredis.SoldOut:
+			if res.Value != 0 {
+				t.Errorf("buyer %d: sold out with %d units left", i, res.Value)
+			}
+		}
+	}
+	if diff := cmp.Diff(map[rsredis.ReserveCode]int{rsredis.Reserved: stock, rsredis.SoldOut: buyers - stock}, counts); diff != "" {
+		t.Fatalf("answers (-want +got):\n%s", diff)
+	}
+
+	ctx := t.Context()
+	p := f.k.Partition(discID)
+	avail, err := f.g.Available(ctx, []int64{discID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if avail[discID] != 0 {
+		t.Errorf("avail %d after selling out, want 0", avail[discID])
+	}
+	entries, err := f.rdb.XRange(ctx, f.k.Stream(p), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := map[string]bool{}
+	for _, e := range entries {
+		o, err := rsredis.ParseRecord(e.Values["o"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed[o.ID.String()] = true
+	}
+	if len(entries) != stock || !maps.Equal(sold, streamed) {
+		t.Errorf("stream has %d entries for %d distinct orders; want exactly the %d reserved orders",
+			len(entries), len(streamed), len(sold))
+	}
+	pending, err := f.rdb.HKeys(ctx, f.k.Pending(p)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(pending)
+	if want := slices.Sorted(maps.Keys(sold)); !slices.Equal(want, pending) {
+		t.Errorf("pending holds %d orders, want the %d reserved", len(pending), len(want))
+	}
+	bought, err := f.rdb.HGetAll(ctx, f.k.Bought(discID)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, n := range bought {
+		if n != "1" {
+			t.Errorf("customer %s holds %s units, bought 1", c, n)
+		}
+	}
+	if len(bought) != stock {
+		t.Errorf("%d customers hold units, want %d", len(bought), stock)
+	}
+}
+
+// TestReserveLimitUnderContention sends one customer's 20 concurrent orders at a disc with a limit of 2: the
+// limit holds however the requests interleave.
+func TestReserveLimitUnderContention(t *testing.T) {
+	const tries = 20
+	f := realRedis(t)
+	f.load(*liveDisc(discID, 100, limit(2)), nil)
+
+	results := make([]rsredis.ReserveResult, tries)
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		wg.Go(func() { results[i], errs[i] = f.g.Reserve(t.Context(), request(buyer, discID, 1, "")) })
+	}
+	wg.Wait()
+
+	counts := map[rsredis.ReserveCode]int{}
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("try %d: %v", i, errs[i])
+		}
+		counts[res.Code]++
+		if res.Code == rsredis.OverLimit && res.Value != 0 {
+			t.Errorf("try %d: over limit with %d units still allowed", i, res.Value)
+		}
+	}
+	if diff := cmp.Diff(map[rsredis.ReserveCode]int{rsredis.Reserved: 2, rsredis.OverLimit: tries - 2}, counts); diff != "" {
+		t.Fatalf("answers (-want +got):\n%s", diff)
+	}
+	ctx := t.Context()
+	if n, err := f.rdb.HGet(ctx, f.k.Bought(discID), strconv.FormatInt(buyer, 10)).Int(); err != nil || n != 2 {
+		t.Errorf("customer holds %d units (err %v), want 2", n, err)
+	}
+	if avail, err := f.g.Available(ctx, []int64{discID}); err != nil || avail[discID] != 98 {
+		t.Errorf("avail %v (err %v), want 98", avail, err)
+	}
+	if n, err := f.rdb.XLen(ctx, f.k.Stream(f.k.Partition(discID))).Result(); err != nil || n != 2 {
+		t.Errorf("stream has %d entries (err %v), want 2", n, err)
+	}
+}
+
+// TestReserveAfterScriptFlush: a Redis restart (or SCRIPT FLUSH) empties the script cache; the next reservation
+// must still work, through EVAL after EVALSHA's NOSCRIPT.
+func TestReserveAfterScriptFlush(t *testing.T) {
+	f := realRedis(t)
+	ctx := t.Context()
+	f.load(*liveDisc(discID, 5), nil)
+	f.mustReserve(request(buyer, discID, 1, ""))
+
+	sha := goredis.NewScript(lua.Reserve).Hash()
+	if err := f.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cached, err := f.rdb.ScriptExists(ctx, sha).Result(); err != nil || cached[0] {
+		t.Fatalf("reserve.lua still cached after SCRIPT FLUSH (%v, %v): the test would not reach NOSCRIPT", cached, err)
+	}
+
+	res, err := f.g.Reserve(ctx, request(buyer, discID, 2, "key-1"))
+	if err != nil {
+		t.Fatalf("reserve after SCRIPT FLUSH: %v", err)
+	}
+	if res.Code != rsredis.Reserved || res.Order.Quantity != 2 {
+		t.Fatalf("reserve after SCRIPT FLUSH: code %d, order %+v", res.Code, res.Order)
+	}
+	if avail, err := f.g.Available(ctx, []int64{discID}); err != nil || avail[discID] != 2 {
+		t.Errorf("avail %v (err %v), want 2", avail, err)
+	}
+}
