@@ -256,7 +256,7 @@ func NewWriter(ctx context.Context, d Deps) (*service.Writer, error) {
 func NewReconciler(d Deps, cfg service.ReconcileConfig) *service.Reconciler {
 	d = withDefaults(d)
 	if d.Mode == ModePostgres {
-		return service.NewReconciler(pg.NewDiscs(d.PG), nil, nil, nil, cfg, d.Log, d.Now)
+		return service.NewLedgerReconciler(pg.NewDiscs(d.PG), cfg, d.Now)
 	}
 	return newReconciler(d, rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}), cfg)
 }
@@ -265,5 +265,6 @@ func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *ser
 	discs, customers := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG)
 	relay := service.NewRelay(pg.NewStockEvents(d.PG), discs, gate, d.Log)
 	syncInactive := func(ctx context.Context) error { return service.SyncInactive(ctx, customers, gate) }
-	return service.NewReconciler(discs, gate, relay, syncInactive, cfg, d.Log, d.Now)
+	redis := service.RedisSide{Snapshots: gate, Repairs: gate, Loader: relay, SyncInactive: syncInactive}
+	return service.NewReconciler(discs, pg.NewOrders(d.PG), redis, cfg, d.Log, d.Now)
 }

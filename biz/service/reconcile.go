@@ -14,6 +14,10 @@ import (
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
+// Reconcile is in four files: this one holds the reports, the stores reconcile needs and the check's driver
+// (which discs, in which partitions, looked at how often); reconcile_gather.go reads both stores;
+// reconcile_judge.go is the verdict formula, pure; reconcile_repair.go plans and applies --fix and --rebuild.
+
 // Verdicts of a disc in a reconcile report.
 const (
 	VerdictOK         = "ok"
@@ -42,7 +46,6 @@ type DiscReport struct {
 	StuckPending  int             `json:"stuck_pending"`
 	StuckEvents   int             `json:"stuck_events"`
 	Notes         []string        `json:"notes,omitempty"`
-	customerFixes map[int64]int64 // what --fix adds per customer
 	versionAhead  bool            // Redis holds a version Postgres never committed: --fix reloads the disc
 }
 
@@ -75,40 +78,129 @@ type ReconcileConfig struct {
 	Progress   func(done, total int)
 }
 
-// Reconciler proves that Redis and Postgres agree, and repairs Redis from Postgres.
-type Reconciler struct {
-	discs *pg.Discs
-	gate  *rsredis.Gate
-	relay *Relay
-	log   *zap.Logger
-	cfg   ReconcileConfig
-	now   func() time.Time
-	sync  func(context.Context) error // writes the inactive customers into Redis
+func (c ReconcileConfig) withDefaults() ReconcileConfig {
+	if c.StuckAfter == 0 {
+		c.StuckAfter = time.Minute
+	}
+	if c.Chunk == 0 {
+		c.Chunk = 200
+	}
+	if c.Attempts == 0 {
+		c.Attempts = 3
+	}
+	return c
 }
 
-// NewReconciler returns a reconciler; syncInactive rewrites Redis' inactive-customer sets from Postgres.
-func NewReconciler(discs *pg.Discs, gate *rsredis.Gate, relay *Relay, syncInactive func(context.Context) error, cfg ReconcileConfig, log *zap.Logger, now func() time.Time) *Reconciler {
-	if cfg.StuckAfter == 0 {
-		cfg.StuckAfter = time.Minute
-	}
-	if cfg.Chunk == 0 {
-		cfg.Chunk = 200
-	}
-	if cfg.Attempts == 0 {
-		cfg.Attempts = 3
-	}
-	return &Reconciler{discs: discs, gate: gate, relay: relay, log: log, cfg: cfg, now: now, sync: syncInactive}
+// LedgerStore is what reconcile reads of Postgres' discs: which discs there are, and the ledger of some of them
+// in one consistent snapshot (*pg.Discs).
+type LedgerStore interface {
+	Get(ctx context.Context, id int64) (model.Disc, error)
+	AllIDs(ctx context.Context) ([]int64, error)
+	Ledger(ctx context.Context, q pg.LedgerQuery) (map[int64]*pg.LedgerDisc, map[uuid.UUID]bool, error)
+}
+
+// OrderPositions is what reconcile's repairs read of Postgres' orders (*pg.Orders).
+type OrderPositions interface {
+	// Existing returns which of ids Postgres has.
+	Existing(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	// LastStreamIDs returns, per partition, the highest stream position of the orders Postgres has.
+	LastStreamIDs(ctx context.Context) (map[int]string, error)
+}
+
+// RedisSnapshots is what a check reads of Redis (*rsredis.Gate).
+type RedisSnapshots interface {
+	Keys() rsredis.Keys
+	MetaPartitions(ctx context.Context) (int, error)
+	Snapshot(ctx context.Context, p int, discIDs []int64) (rsredis.Snapshot, error)
+}
+
+// RedisRepairs is what --fix and --rebuild change in Redis (*rsredis.Gate).
+type RedisRepairs interface {
+	Adjust(ctx context.Context, discID, availDelta int64, customers map[int64]int64) (bool, error)
+	Forget(ctx context.Context, discID int64) error
+	RequeueDeadLetters(ctx context.Context, p int, inPostgres func([]model.Order) (map[string]bool, error)) (int, error)
+	ClaimPartitions(ctx context.Context) error
+	EnsureStream(ctx context.Context, p int, minLastID string) error
+}
+
+// DiscLoader brings Postgres' discs to Redis (*Relay): every unapplied stock event, or one disc whole.
+type DiscLoader interface {
+	SyncAll(ctx context.Context) (int, error)
+	Load(ctx context.Context, discID int64) error
+}
+
+// RedisSide is everything reconcile needs to compare Redis with Postgres and repair it.
+type RedisSide struct {
+	Snapshots RedisSnapshots
+	Repairs   RedisRepairs
+	Loader    DiscLoader
+	// SyncInactive rewrites Redis' inactive-customer sets from Postgres.
+	SyncInactive func(context.Context) error
+}
+
+// Reconciler proves that Redis and Postgres agree, and repairs Redis from Postgres. What it compares is chosen
+// when it is built: NewReconciler compares Redis with the Postgres ledger; NewLedgerReconciler, for a
+// deployment that reserves in Postgres only, has no second store and checks the ledger alone.
+type Reconciler struct {
+	mode reconcileMode
+}
+
+// reconcileMode is reconcile in one kind of deployment.
+type reconcileMode interface {
+	check(ctx context.Context, discID int64) (Report, error)
+	fix(ctx context.Context, rep Report) (Report, error)
+	rebuild(ctx context.Context) (Report, error)
+}
+
+// NewReconciler returns the reconciler of a shop that reserves in Redis.
+func NewReconciler(discs LedgerStore, orders OrderPositions, redis RedisSide, cfg ReconcileConfig, log *zap.Logger, now func() time.Time) *Reconciler {
+	return &Reconciler{mode: &redisReconcile{discs: discs, orders: orders, redis: redis, cfg: cfg.withDefaults(), log: log, now: now}}
+}
+
+// NewLedgerReconciler returns the reconciler of a shop that reserves in Postgres only (RS_RESERVE_MODE=postgres):
+// there is no Redis to compare, so it proves the ledger identity and that no stock is negative, and has nothing
+// to repair.
+func NewLedgerReconciler(discs LedgerStore, cfg ReconcileConfig, now func() time.Time) *Reconciler {
+	return &Reconciler{mode: &ledgerReconcile{discs: discs, cfg: cfg.withDefaults(), now: now}}
 }
 
 // Check compares every disc (or only discID when not 0). It never reports drift that a later look does not
 // confirm: a disc that disagrees is looked at again, up to Attempts times, and reported only if it still does.
 func (r *Reconciler) Check(ctx context.Context, discID int64) (Report, error) {
-	if r.gate == nil {
-		return r.checkLedgerOnly(ctx, discID)
-	}
-	rep := Report{CheckedAt: r.now().UTC(), Partitions: r.gate.Keys().Partitions}
+	return r.mode.check(ctx, discID)
+}
+
+// Fix repairs Redis from Postgres for what the report found: unapplied events are applied, missing discs
+// loaded, drifted counts corrected (additively, so concurrent orders stay counted), the inactive sets
+// rewritten, and readable dead letters put back on their stream for the writer to try again (one that fails
+// again returns to the dead letters). A broken Postgres ledger is left for a person: Postgres is the truth.
+// Every change is logged and listed in the returned report, which is a fresh check made after the repair.
+// Without Redis there is nothing to repair from the truth, and rep comes back as it is.
+func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
+	return r.mode.fix(ctx, rep)
+}
+
+// Rebuild reloads a Redis that lost its data (flushed or replaced) entirely from Postgres: the partition
+// count, every disc with its stock (less orders Redis still has pending), limits, prices, sale starts and
+// units per customer, and the inactive customers. Discs Redis still holds are replaced. Without Redis it
+// checks.
+func (r *Reconciler) Rebuild(ctx context.Context) (Report, error) { return r.mode.rebuild(ctx) }
+
+// redisReconcile compares Redis with the Postgres ledger, disc by disc, and repairs Redis.
+type redisReconcile struct {
+	discs  LedgerStore
+	orders OrderPositions
+	redis  RedisSide
+	cfg    ReconcileConfig
+	log    *zap.Logger
+	now    func() time.Time
+}
+
+func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error) {
+	keys := r.redis.Snapshots.Keys()
+	rep := Report{CheckedAt: r.now().UTC(), Partitions: keys.Partitions}
 	var err error
-	if rep.RedisPartitions, err = r.gate.MetaPartitions(ctx); err != nil {
+	if rep.RedisPartitions, err = r.redis.Snapshots.MetaPartitions(ctx); err != nil {
 		return rep, err
 	}
 	if rep.RedisPartitions != 0 && rep.RedisPartitions != rep.Partitions {
@@ -126,18 +218,18 @@ func (r *Reconciler) Check(ctx context.Context, discID int64) (Report, error) {
 	}
 	byPartition := map[int][]int64{}
 	for _, id := range ids {
-		p := r.gate.Keys().Partition(id)
+		p := keys.Partition(id)
 		byPartition[p] = append(byPartition[p], id)
 	}
 	done := 0
 	for p := 0; p < rep.Partitions; p++ {
 		for chunk := range slices.Chunk(byPartition[p], r.cfg.Chunk) {
-			reports, unreadable, err := r.checkChunk(ctx, p, chunk)
+			v, err := r.checkChunk(ctx, p, chunk)
 			if err != nil {
 				return rep, err
 			}
-			rep.DeadUnreadable += unreadable
-			for _, d := range reports {
+			rep.DeadUnreadable += v.DeadUnreadable
+			for _, d := range v.Discs {
 				if d.Verdict != VerdictOK {
 					rep.Problems = append(rep.Problems, d)
 				}
@@ -157,214 +249,50 @@ func (r *Reconciler) Check(ctx context.Context, discID int64) (Report, error) {
 	return rep, nil
 }
 
-// checkLedgerOnly is the check of a Postgres-only deployment (RS_RESERVE_MODE=postgres): there is no Redis
-// to compare, so it proves the ledger identity and that no stock is negative.
-func (r *Reconciler) checkLedgerOnly(ctx context.Context, discID int64) (Report, error) {
-	rep := Report{CheckedAt: r.now().UTC()}
-	ids := []int64{discID}
-	var err error
-	if discID == 0 {
-		if ids, err = r.discs.AllIDs(ctx); err != nil {
-			return rep, err
-		}
-	}
-	for chunk := range slices.Chunk(ids, r.cfg.Chunk) {
-		ledger, _, err := r.discs.Ledger(ctx, pg.LedgerQuery{DiscIDs: chunk, LastID: "0-0", StuckAfter: r.cfg.StuckAfter})
-		if err != nil {
-			return rep, err
-		}
-		if discID != 0 && len(ledger) == 0 {
-			return rep, model.ErrNotFound
-		}
-		for _, id := range chunk {
-			l, ok := ledger[id]
-			if !ok {
-				continue
-			}
-			if ls := l.EventsSum - l.OrdersSum; l.Stock != ls || l.Stock < 0 {
-				rep.Problems = append(rep.Problems, DiscReport{DiscID: id, Verdict: VerdictLedger, PGStock: l.Stock,
-					LedgerStock: ls, Notes: []string{fmt.Sprintf("postgres stock %d, ledger says %d", l.Stock, ls)}})
-				rep.UnfixableLedger++
-			}
-		}
-	}
-	rep.Discs = len(ids)
-	rep.Clean = len(rep.Problems) == 0
-	rep.Summary = fmt.Sprintf("postgres-only mode: %d discs checked against the ledger, %d disagree", rep.Discs, len(rep.Problems))
-	if rep.Clean {
-		rep.Summary = fmt.Sprintf("clean: postgres-only mode, the ledger of %d discs holds", rep.Discs)
-	}
-	return rep, nil
-}
-
-// checkChunk checks some discs of one partition, looking again at the ones that disagree.
-func (r *Reconciler) checkChunk(ctx context.Context, p int, ids []int64) ([]DiscReport, int, error) {
+// checkChunk checks some discs of one partition, looking again at the ones that disagree: a commit between
+// its Redis and Postgres halves looks like drift for an instant, and only drift that stays is reported.
+func (r *redisReconcile) checkChunk(ctx context.Context, p int, ids []int64) (verdicts, error) {
 	final := map[int64]DiscReport{}
 	todo := ids
 	unreadable := 0
 	for attempt := 1; attempt <= r.cfg.Attempts && len(todo) > 0; attempt++ {
 		if attempt > 1 {
-			select { // let in-flight changes (a commit between its Redis and Postgres halves) land
+			select { // let in-flight changes land
 			case <-ctx.Done():
-				return nil, 0, ctx.Err()
+				return verdicts{}, ctx.Err()
 			case <-time.After(time.Duration(attempt*25) * time.Millisecond):
 			}
 		}
-		reports, u, err := r.compare(ctx, p, todo)
+		ev, err := r.gather(ctx, p, todo)
 		if err != nil {
-			return nil, 0, err
+			return verdicts{}, err
 		}
-		unreadable = u
-		var again []int64
-		for _, d := range reports {
-			prev, seen := final[d.DiscID]
-			final[d.DiscID] = d
-			transient := d.Verdict == VerdictDrift || d.Verdict == VerdictMissing
-			if transient && (!seen || prev.Drift != d.Drift || prev.Verdict != d.Verdict || attempt == 1) && attempt < r.cfg.Attempts {
-				again = append(again, d.DiscID)
-			}
-		}
-		todo = again
+		v := judge(ev)
+		unreadable = v.DeadUnreadable
+		todo = lookAgain(final, v.Discs, attempt, r.cfg.Attempts)
 	}
-	out := make([]DiscReport, 0, len(ids))
+	out := verdicts{Discs: make([]DiscReport, 0, len(ids)), DeadUnreadable: unreadable}
 	for _, id := range ids {
-		out = append(out, final[id])
+		if d, ok := final[id]; ok { // not there: removed since the list was read
+			out.Discs = append(out.Discs, d)
+		}
 	}
-	return out, unreadable, nil
+	return out, nil
 }
 
-// compare takes one Redis snapshot and one Postgres snapshot of some discs and judges each disc.
-//
-// At the Redis snapshot (instant T, stream position L, disc version v):
-//
-//	expected avail = pg.stock - (deltas of events after v) + (units of orders in Postgres reserved after L)
-//	                 - (units pending at T and not yet in Postgres) - (units dead-lettered at T)
-//	expected units of customer c = confirmed(c) - after(c) + pending(c) + dead(c) + (cancels after v)(c)
-//
-// The Postgres snapshot is taken after T; the "after L" and "pending and not yet in Postgres" terms account
-// for the orders the writer moved in between, which is what keeps a check under full load free of false drift.
-func (r *Reconciler) compare(ctx context.Context, p int, ids []int64) ([]DiscReport, int, error) {
-	snap, err := r.gate.Snapshot(ctx, p, ids)
-	if err != nil {
-		return nil, 0, err
-	}
-	versions := make(map[int64]int64, len(ids))
-	for id, d := range snap.Discs {
-		versions[id] = d.Version
-	}
-	pendingIDs := make([]uuid.UUID, len(snap.Pending))
-	for i, o := range snap.Pending {
-		pendingIDs[i] = o.ID
-	}
-	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: p, DiscIDs: ids, RedisVersion: versions,
-		LastID: snap.LastID, PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter})
-	if err != nil {
-		return nil, 0, err
-	}
-	type units struct {
-		total      int64
-		byCustomer map[int64]int64
-		count      int
-	}
-	pending, dead := map[int64]*units{}, map[int64]*units{}
-	stuck := map[int64]int{}
-	add := func(m map[int64]*units, disc, customer, n int64) {
-		u := m[disc]
-		if u == nil {
-			u = &units{byCustomer: map[int64]int64{}}
-			m[disc] = u
-		}
-		u.total += n
-		u.byCustomer[customer] += n
-		u.count++
-	}
-	stuckBefore := r.now().Add(-r.cfg.StuckAfter)
-	for _, o := range snap.Pending {
-		if o.ReservedAt.Before(stuckBefore) {
-			stuck[o.DiscID]++
-		}
-		if !persisted[o.ID] {
-			add(pending, o.DiscID, o.CustomerID, int64(o.Quantity))
+// lookAgain records the latest verdicts in final and returns the discs to look at again: those that drifted
+// or were missing, unless the last look is spent or they showed the very same thing twice in a row.
+func lookAgain(final map[int64]DiscReport, latest []DiscReport, attempt, attempts int) []int64 {
+	var again []int64
+	for _, d := range latest {
+		prev, seen := final[d.DiscID]
+		final[d.DiscID] = d
+		transient := d.Verdict == VerdictDrift || d.Verdict == VerdictMissing
+		if transient && (!seen || prev.Drift != d.Drift || prev.Verdict != d.Verdict || attempt == 1) && attempt < attempts {
+			again = append(again, d.DiscID)
 		}
 	}
-	for _, o := range snap.Dead {
-		add(dead, o.DiscID, o.CustomerID, int64(o.Quantity))
-	}
-	empty := &units{byCustomer: map[int64]int64{}}
-	var out []DiscReport
-	for _, id := range ids {
-		l, ok := ledger[id]
-		if !ok {
-			continue // removed since the list was read
-		}
-		rd := snap.Discs[id]
-		pu, du := pending[id], dead[id]
-		if pu == nil {
-			pu = empty
-		}
-		if du == nil {
-			du = empty
-		}
-		d := DiscReport{DiscID: id, Partition: p, RedisAvail: rd.Avail, PGStock: l.Stock, PendingUnits: pu.total,
-			Unapplied: l.EventsAfter, LedgerStock: l.EventsSum - l.OrdersSum, DeadLetters: du.count, DeadUnits: du.total,
-			StuckPending: stuck[id], StuckEvents: l.OldUnapplied, Verdict: VerdictOK}
-		d.ExpectedAvail = l.Stock - l.EventsAfter + l.AfterTotal - pu.total - du.total
-		d.Drift = d.RedisAvail - d.ExpectedAvail
-		switch {
-		case l.Stock != d.LedgerStock || l.Stock < 0:
-			d.Verdict = VerdictLedger
-			d.Notes = append(d.Notes, fmt.Sprintf("postgres stock %d, ledger says %d", l.Stock, d.LedgerStock))
-		case !rd.Present && l.Archived:
-			// Redis need not hold a disc that is off sale.
-		case !rd.Present && l.NeverApplied:
-			// Created in Postgres, and the relay has not brought it to Redis yet (`recordshop seed` on a live
-			// shop, or a create whose process died after commit): in flight, until it is old enough to be stuck.
-			d.ExpectedAvail, d.Drift = 0, 0
-			d.Notes = append(d.Notes, "not in redis yet: its stock events wait for the relay")
-			if d.StuckEvents > 0 {
-				d.Verdict = VerdictStuck
-			}
-		case !rd.Present:
-			// Nothing in Redis to compare by stream position: the disc needs all its stock, less what is
-			// confirmed and not yet in Postgres.
-			d.Verdict = VerdictMissing
-			d.ExpectedAvail = l.Stock - pu.total - du.total
-			d.Drift = -d.ExpectedAvail
-			d.Notes = append(d.Notes, "not in redis")
-		case rd.Version > l.Version:
-			// Redis applied a guarded change whose transaction has not committed yet: look again. If it stays
-			// so, the transaction rolled back after the guard, and only a reload puts Redis back in step.
-			d.Verdict = VerdictDrift
-			d.versionAhead = true
-			d.Notes = append(d.Notes, fmt.Sprintf("redis at version %d, postgres at %d", rd.Version, l.Version))
-		default:
-			d.customerFixes = map[int64]int64{}
-			customers := map[int64]bool{}
-			for _, m := range []map[int64]int64{rd.Bought, l.Confirmed, l.After, pu.byCustomer, du.byCustomer, l.CancelsAfter} {
-				for c := range m {
-					customers[c] = true
-				}
-			}
-			for c := range customers {
-				want := l.Confirmed[c] - l.After[c] + pu.byCustomer[c] + du.byCustomer[c] + l.CancelsAfter[c]
-				if got := rd.Bought[c]; got != want {
-					d.Customers = append(d.Customers, CustomerDrift{CustomerID: c, Redis: got, Expected: want})
-					d.customerFixes[c] = want - got
-				}
-			}
-			slices.SortFunc(d.Customers, func(a, b CustomerDrift) int { return int(a.CustomerID - b.CustomerID) })
-			switch {
-			case d.Drift != 0 || len(d.Customers) > 0:
-				d.Verdict = VerdictDrift
-			case du.count > 0:
-				d.Verdict = VerdictDeadLetter
-			case d.StuckPending > 0 || d.StuckEvents > 0:
-				d.Verdict = VerdictStuck
-			}
-		}
-		out = append(out, d)
-	}
-	return out, snap.DeadUnreadable, nil
+	return again
 }
 
 func summary(rep Report) string {
@@ -390,127 +318,46 @@ func summary(rep Report) string {
 	return s
 }
 
-// Fix repairs Redis from Postgres for what the report found: unapplied events are applied, missing discs
-// loaded, drifted counts corrected (additively, so concurrent orders stay counted), the inactive sets
-// rewritten, and readable dead letters put back on their stream for the writer to try again (one that fails
-// again returns to the dead letters). A broken Postgres ledger is left for a person: Postgres is the truth. Every change is logged and listed in the returned report, which is a fresh
-// check made after the repair.
-func (r *Reconciler) Fix(ctx context.Context, rep Report) (Report, error) {
-	if r.gate == nil {
-		return rep, nil // Postgres-only: nothing to repair from the truth
-	}
-	var fixed []string
-	if _, err := r.relay.SyncAll(ctx); err != nil {
-		return rep, err
-	}
-	if err := r.sync(ctx); err != nil {
-		return rep, err
-	}
-	requeued := map[int]bool{}
-	for _, d := range rep.Problems {
-		switch d.Verdict {
-		case VerdictDeadLetter:
-			if requeued[d.Partition] {
-				continue
-			}
-			requeued[d.Partition] = true
-			n, err := r.gate.RequeueDeadLetters(ctx, d.Partition, func(os []model.Order) (map[string]bool, error) {
-				return r.inPostgres(ctx, os)
-			})
-			if err != nil {
-				return rep, err
-			}
-			fixed = append(fixed, fmt.Sprintf("partition %d: %d dead letters put back on the stream for the writer", d.Partition, n))
-		case VerdictMissing:
-			if err := r.relay.Load(ctx, d.DiscID); err != nil {
-				return rep, err
-			}
-			fixed = append(fixed, fmt.Sprintf("disc %d: loaded into redis", d.DiscID))
-		case VerdictDrift:
-			if d.versionAhead {
-				if err := r.gate.Forget(ctx, d.DiscID); err != nil {
-					return rep, err
-				}
-				if err := r.relay.Load(ctx, d.DiscID); err != nil {
-					return rep, err
-				}
-				fixed = append(fixed, fmt.Sprintf("disc %d: reloaded from postgres (redis was at a version postgres never committed)", d.DiscID))
-				break
-			}
-			ok, err := r.gate.Adjust(ctx, d.DiscID, -d.Drift, d.customerFixes)
-			if err != nil {
-				return rep, err
-			}
-			if !ok {
-				continue
-			}
-			msg := fmt.Sprintf("disc %d: available %+d", d.DiscID, -d.Drift)
-			for c, n := range d.customerFixes {
-				msg += fmt.Sprintf(", customer %d units %+d", c, n)
-			}
-			fixed = append(fixed, msg)
-		default:
-			continue
-		}
-		r.log.Warn("reconcile repaired redis", zap.String("change", fixed[len(fixed)-1]))
-	}
-	after, err := r.Check(ctx, 0)
-	after.Fixed = fixed
-	return after, err
+// ledgerReconcile is the check of a Postgres-only deployment: the ledger identity and no negative stock.
+type ledgerReconcile struct {
+	discs LedgerStore
+	cfg   ReconcileConfig
+	now   func() time.Time
 }
 
-func (r *Reconciler) inPostgres(ctx context.Context, orders []model.Order) (map[string]bool, error) {
-	ids := make([]uuid.UUID, len(orders))
-	for i, o := range orders {
-		ids[i] = o.ID
+func (r *ledgerReconcile) check(ctx context.Context, discID int64) (Report, error) {
+	rep := Report{CheckedAt: r.now().UTC()}
+	ids := []int64{discID}
+	var err error
+	if discID == 0 {
+		if ids, err = r.discs.AllIDs(ctx); err != nil {
+			return rep, err
+		}
 	}
-	have, err := r.discs.Existing(ctx, ids)
-	if err != nil {
-		return nil, err
+	for chunk := range slices.Chunk(ids, r.cfg.Chunk) {
+		ledger, _, err := r.discs.Ledger(ctx, pg.LedgerQuery{DiscIDs: chunk, LastID: "0-0", StuckAfter: r.cfg.StuckAfter})
+		if err != nil {
+			return rep, err
+		}
+		if discID != 0 && len(ledger) == 0 {
+			return rep, model.ErrNotFound
+		}
+		for _, d := range judgeLedger(chunk, ledger) {
+			rep.Problems = append(rep.Problems, d)
+			rep.UnfixableLedger++
+		}
 	}
-	out := make(map[string]bool, len(have))
-	for id := range have {
-		out[id.String()] = true
+	rep.Discs = len(ids)
+	rep.Clean = len(rep.Problems) == 0
+	rep.Summary = fmt.Sprintf("postgres-only mode: %d discs checked against the ledger, %d disagree", rep.Discs, len(rep.Problems))
+	if rep.Clean {
+		rep.Summary = fmt.Sprintf("clean: postgres-only mode, the ledger of %d discs holds", rep.Discs)
 	}
-	return out, nil
+	return rep, nil
 }
 
-// Rebuild reloads a Redis that lost its data (flushed or replaced) entirely from Postgres: the partition
-// count, every disc with its stock (less orders Redis still has pending), limits, prices, sale starts and
-// units per customer, and the inactive customers. Discs Redis still holds are replaced.
-func (r *Reconciler) Rebuild(ctx context.Context) (Report, error) {
-	if r.gate == nil {
-		return r.Check(ctx, 0)
-	}
-	if err := r.gate.ClaimPartitions(ctx); err != nil {
-		return Report{}, err
-	}
-	last, err := r.discs.LastStreamIDs(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	for p := 0; p < r.gate.Keys().Partitions; p++ {
-		if err := r.gate.EnsureStream(ctx, p, last[p]); err != nil {
-			return Report{}, err
-		}
-	}
-	ids, err := r.discs.AllIDs(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	for _, id := range ids {
-		if err := r.gate.Forget(ctx, id); err != nil {
-			return Report{}, err
-		}
-		if err := r.relay.Load(ctx, id); err != nil {
-			return Report{}, err
-		}
-	}
-	if err := r.sync(ctx); err != nil {
-		return Report{}, err
-	}
-	r.log.Warn("reconcile rebuilt redis from postgres", zap.Int("discs", len(ids)))
-	rep, err := r.Check(ctx, 0)
-	rep.Fixed = []string{fmt.Sprintf("rebuilt %d discs and the inactive customers from postgres", len(ids))}
-	return rep, err
-}
+// fix has nothing to repair: Postgres is the truth, and a broken ledger is left for a person.
+func (r *ledgerReconcile) fix(_ context.Context, rep Report) (Report, error) { return rep, nil }
+
+// rebuild has no Redis to rebuild: it checks.
+func (r *ledgerReconcile) rebuild(ctx context.Context) (Report, error) { return r.check(ctx, 0) }

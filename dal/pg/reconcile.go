@@ -141,31 +141,3 @@ func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, translate("discs.all_ids", err)
 }
-
-// LastStreamIDs returns, per partition, the highest stream position of the orders Postgres has.
-func (r *Discs) LastStreamIDs(ctx context.Context) (map[int]string, error) {
-	rows, err := r.pool.Query(ctx, `
-SELECT DISTINCT ON (stream_partition) stream_partition, stream_id FROM orders
-WHERE stream_partition IS NOT NULL AND stream_id LIKE '%-%'
-ORDER BY stream_partition, split_part(stream_id, '-', 1)::bigint DESC, split_part(stream_id, '-', 2)::bigint DESC`)
-	if err != nil {
-		return nil, translate("discs.last_stream_ids", err)
-	}
-	out := map[int]string{}
-	var p int
-	var id string
-	_, err = pgx.ForEachRow(rows, []any{&p, &id}, func() error { out[p] = id; return nil })
-	return out, translate("discs.last_stream_ids", err)
-}
-
-// Existing returns which of the given order ids Postgres has.
-func (r *Discs) Existing(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	out := map[uuid.UUID]bool{}
-	rows, err := r.pool.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, translate("orders.existing", err)
-	}
-	var id uuid.UUID
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { out[id] = true; return nil })
-	return out, translate("orders.existing", err)
-}
