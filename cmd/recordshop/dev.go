@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -50,29 +52,16 @@ func runDev(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if len(cfg.StorefrontTokens) == 0 {
 		cfg.StorefrontTokens = []string{newToken("sf")}
 	}
-	if err := cfg.validate(true, true, true); err != nil {
-		return err
-	}
 	log.Info("starting recordshop dev", cfg.fields()...)
-	pool, rdb, err := connect(ctx, cfg, true, log)
+	s, err := open(ctx, cfg, needs{redis: true, serve: true, migrate: true, log: log}, stderr)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	defer func() { _ = rdb.Close() }()
-	if err := seed(ctx, pool, 0, time.Now(), stdout); err != nil {
+	defer s.close()
+	if err := seed(ctx, s.pool, 0, time.Now(), stdout); err != nil {
 		return err
 	}
-	if cfg.PprofAddr != "" {
-		stop, err := servePprof(cfg.PprofAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	return serveHTTP(ctx, cfg, pool, rdb, log, func(addr net.Addr) {
-		printBanner(stdout, cfg, addr)
-	})
+	return s.serve(ctx, func(addr net.Addr) { printBanner(stdout, s.cfg, addr) })
 }
 
 func newToken(prefix string) string {

@@ -39,20 +39,11 @@ func (e *exitError) Unwrap() error { return e.err }
 // runReconcile checks that Redis and Postgres agree (and repairs Redis with --fix or --rebuild). Exit 0 clean,
 // 1 drift found, 2 could not check.
 func runReconcile(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	if err := cfg.validate(true, true, false); err != nil {
-		return &exitError{exitNotCheck, err}
-	}
-	log, err := newLogger(cfg.LogLevel, false, stderr)
+	s, err := open(ctx, cfg, needs{redis: true}, stderr)
 	if err != nil {
 		return &exitError{exitNotCheck, err}
 	}
-	defer func() { _ = log.Sync() }()
-	pool, rdb, err := connect(ctx, cfg, false, log)
-	if err != nil {
-		return &exitError{exitNotCheck, err}
-	}
-	defer pool.Close()
-	defer func() { _ = rdb.Close() }()
+	defer s.close()
 	rc := service.ReconcileConfig{StuckAfter: cfg.StuckAfter}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) && !cfg.JSON {
 		rc.Progress = func(done, total int) {
@@ -64,7 +55,7 @@ func runReconcile(ctx context.Context, cfg config, stdout, stderr io.Writer) err
 			}
 		}
 	}
-	r := api.NewReconciler(cfg.deps(pool, rdb, log, prometheus.NewRegistry()), rc)
+	r := api.NewReconciler(cfg.deps(s.pool, s.rdb, s.log, prometheus.NewRegistry()), rc)
 	var rep service.Report
 	switch {
 	case cfg.Rebuild:

@@ -27,30 +27,13 @@ const shutdownGrace = 10 * time.Second
 
 // runServe is the production entry: it connects to existing Postgres and Redis and serves until ctx ends.
 func runServe(ctx context.Context, cfg config, _, stderr io.Writer) error {
-	if err := cfg.validate(true, true, true); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg.LogLevel, false, stderr)
+	s, err := open(ctx, cfg, needs{redis: true, serve: true, migrate: !cfg.NoMigrate}, stderr)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = log.Sync() }()
-	log.Info("starting recordshop serve", cfg.fields()...)
-
-	pool, rdb, err := connect(ctx, cfg, !cfg.NoMigrate, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	defer func() { _ = rdb.Close() }()
-	if cfg.PprofAddr != "" {
-		stop, err := servePprof(cfg.PprofAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	return serveHTTP(ctx, cfg, pool, rdb, log, nil)
+	defer s.close()
+	s.log.Info("starting recordshop serve", cfg.fields()...)
+	return s.serve(ctx, nil)
 }
 
 // servePprof serves Go's profiles (CPU, heap, goroutines) on their own listener, apart from the API, so they
@@ -71,8 +54,8 @@ func servePprof(addr string, log *zap.Logger) (stop func(), err error) {
 	return func() { _ = srv.Close() }, nil
 }
 
-// connect opens Postgres (migrating it when asked) and Redis.
-func connect(ctx context.Context, cfg config, migrate bool, log *zap.Logger) (*pgxpool.Pool, *goredis.Client, error) {
+// connect opens Postgres (migrating it when asked) and, when asked, Redis.
+func connect(ctx context.Context, cfg config, migrate, withRedis bool, log *zap.Logger) (*pgxpool.Pool, *goredis.Client, error) {
 	pool, err := pg.Connect(ctx, cfg.PGURL)
 	if err != nil {
 		return nil, nil, err
@@ -85,6 +68,9 @@ func connect(ctx context.Context, cfg config, migrate bool, log *zap.Logger) (*p
 		}
 		log.Info("migrations applied", zap.Strings("new", applied))
 	}
+	if !withRedis {
+		return pool, nil, nil
+	}
 	rdb, err := rsredis.Connect(ctx, cfg.RedisURL)
 	if err != nil {
 		pool.Close()
@@ -93,10 +79,18 @@ func connect(ctx context.Context, cfg config, migrate bool, log *zap.Logger) (*p
 	return pool, rdb, nil
 }
 
-// serveHTTP runs the API on cfg.HTTPAddr until ctx ends, then shuts down gracefully: HTTP first, then the
+// serve runs the API on cfg.HTTPAddr until ctx ends (and pprof beside it when asked), then shuts down gracefully: HTTP first, then the
 // background work (the writer lands what it has read). It listens before it starts serving, so a taken port is
 // an error here; onListen (may be nil) is told the bound address.
-func serveHTTP(ctx context.Context, cfg config, pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, onListen func(net.Addr)) error {
+func (s *session) serve(ctx context.Context, onListen func(net.Addr)) error {
+	cfg, pool, rdb, log := s.cfg, s.pool, s.rdb, s.log
+	if cfg.PprofAddr != "" {
+		stop, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

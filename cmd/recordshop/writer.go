@@ -15,22 +15,14 @@ import (
 // Any number may run beside `serve --no-writer` (or beside serve's own writer): the consumer group shares the
 // entries out, and a writer that dies has its entries taken over after RS_WRITER_CLAIM_IDLE.
 func runWriter(ctx context.Context, cfg config, _, stderr io.Writer) error {
-	if err := cfg.validate(true, true, false); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg.LogLevel, false, stderr)
+	s, err := open(ctx, cfg, needs{redis: true}, stderr)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = log.Sync() }()
+	defer s.close()
+	log := s.log
 	log.Info("starting recordshop writer", cfg.fields()...)
-	pool, rdb, err := connect(ctx, cfg, false, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	defer func() { _ = rdb.Close() }()
-	w, err := api.NewWriter(ctx, cfg.deps(pool, rdb, log, prometheus.NewRegistry()))
+	w, err := api.NewWriter(ctx, cfg.deps(s.pool, s.rdb, log, prometheus.NewRegistry()))
 	if err != nil {
 		return err
 	}
