@@ -48,54 +48,23 @@ type testAPI struct {
 	engine *route.Engine
 	pool   *pgxpool.Pool
 	redis  *goredis.Client // the API's own client, which a test may close
+	prefix string          // the API's Redis key prefix
 	base   string          // "http://127.0.0.1:port" of a served API
 }
 
-// newAPI builds the whole API the way serve does, in the default (Redis) reservation mode.
+// newAPI builds the whole API the way serve does, in the default (Redis) reservation mode; requests go
+// through ut.PerformRequest.
 func newAPI(t *testing.T) *testAPI {
 	t.Helper()
-	a, _ := build(t, api.ModeRedis)
+	a, _ := build(t, serving{})
 	return a
 }
 
 // newAPIMode is newAPI in the given reservation mode.
 func newAPIMode(t *testing.T, mode string) *testAPI {
 	t.Helper()
-	a, _ := build(t, mode)
+	a, _ := build(t, serving{mode: mode})
 	return a
-}
-
-func build(t *testing.T, mode string, opts ...config.Option) (*testAPI, *api.API) {
-	t.Helper()
-	return buildLogged(t, mode, zaptest.NewLogger(t), opts...)
-}
-
-// buildLogged is build with the API logging to log.
-func buildLogged(t *testing.T, mode string, log *zap.Logger, opts ...config.Option) (*testAPI, *api.API) {
-	t.Helper()
-	pool := testenv.PG(t)
-	shared, prefix := testenv.Redis(t)
-	// A client of the API's own, so that a test can close it without breaking testenv's cleanup of the prefix.
-	// It gets its own copy of the options: two clients on one *Options share go-redis' notification handlers.
-	ropts := *shared.Options()
-	ropts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	rdb := goredis.NewClient(&ropts)
-	t.Cleanup(func() { rdb.Close() })
-	built, err := api.New(t.Context(), api.Deps{
-		PG:         pool,
-		Redis:      rdb,
-		Tokens:     mw.NewTokens([]string{adminToken, adminToken2}, []string{storefrontToken}),
-		Log:        log,
-		Registry:   prometheus.NewRegistry(),
-		Now:        func() time.Time { return now },
-		Mode:       mode,
-		Partitions: 4,
-		Namespace:  prefix,
-	}, opts...)
-	if err != nil {
-		t.Fatalf("api.New: %v", err)
-	}
-	return &testAPI{engine: built.Server.Engine, pool: pool, redis: rdb}, built
 }
 
 // newServedAPI is newAPI on a real listener. /metrics needs it: promhttp, through Hertz's net/http adaptor,
@@ -105,65 +74,76 @@ func newServedAPI(t *testing.T) *testAPI {
 	return serve(t, serving{})
 }
 
-// servedWith is newServedAPI with more server options. With background it also runs the stock relay and the
-// order writer, so that orders reach Postgres.
+// servedWith is newServedAPI with more server options. With background it also runs the order writer, so
+// that orders reach Postgres.
 func servedWith(t *testing.T, background bool, opts ...config.Option) *testAPI {
 	t.Helper()
 	return serve(t, serving{background: background, opts: opts})
 }
 
-// serving says how serve runs an API.
+// serving is how a test wants its shop: the one harness every test of this package starts the shop with.
 type serving struct {
-	background bool        // run the stock relay and the order writer too
+	mode       string      // api.ModeRedis when empty
+	background bool        // run the order writer (the stock relay always runs on a served shop)
 	log        *zap.Logger // the API's logger (a test logger when nil)
+	tune       func(*api.Deps)
 	opts       []config.Option
 }
 
-// serve builds an API in Redis mode and serves it on a real listener until the test ends.
+// build builds the API over a fresh database and Redis key prefix the way serve does: the default test
+// tokens, the fixed clock now and 4 partitions, then s.tune's changes.
+func build(t *testing.T, s serving) (*testAPI, *api.API) {
+	t.Helper()
+	if s.log == nil {
+		s.log = zaptest.NewLogger(t)
+	}
+	pool := testenv.PG(t)
+	shared, prefix := testenv.Redis(t)
+	// A client of the API's own, so that a test can close it without breaking testenv's cleanup of the prefix.
+	// It gets its own copy of the options: two clients on one *Options share go-redis' notification handlers.
+	ropts := *shared.Options()
+	ropts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	rdb := goredis.NewClient(&ropts)
+	t.Cleanup(func() { rdb.Close() })
+	d := api.Deps{
+		PG:         pool,
+		Redis:      rdb,
+		Tokens:     mw.NewTokens([]string{adminToken, adminToken2}, []string{storefrontToken}),
+		Log:        s.log,
+		Registry:   prometheus.NewRegistry(),
+		Now:        func() time.Time { return now },
+		Mode:       s.mode,
+		Partitions: 4,
+		Namespace:  prefix,
+	}
+	if s.tune != nil {
+		s.tune(&d)
+	}
+	built, err := api.New(t.Context(), d, s.opts...)
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	return &testAPI{engine: built.Server.Engine, pool: pool, redis: rdb, prefix: prefix}, built
+}
+
+// serve builds the shop as s asks and runs it on a real listener (api.Run, as the serve command does) until
+// the test ends.
 func serve(t *testing.T, s serving) *testAPI {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.log == nil {
-		s.log = zaptest.NewLogger(t)
-	}
-	a, built := buildLogged(t, api.ModeRedis, s.log, append([]config.Option{server.WithListener(ln), server.WithExitWaitTime(time.Second)}, s.opts...)...)
-	srv := built.Server
+	s.opts = append([]config.Option{server.WithListener(ln), server.WithExitWaitTime(time.Second)}, s.opts...)
+	a, built := build(t, s)
 	a.base = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
-	bg := make(chan error, 1)
-	if s.background {
-		go func() { bg <- built.RunBackground(ctx, true) }()
-	} else {
-		bg <- nil
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
+	done := make(chan error, 1)
+	go func() { done <- built.Run(ctx, s.background, 5*time.Second) }()
 	t.Cleanup(func() {
-		defer func() {
-			cancel()
-			if err := <-bg; err != nil {
-				t.Errorf("background work: %v", err)
-			}
-		}()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		// The engine marks itself running asynchronously; a test that ended at once may get here first.
-		for !srv.IsRunning() {
-			select {
-			case err := <-errc:
-				t.Errorf("server stopped early: %v", err)
-				return
-			case <-sctx.Done():
-				t.Errorf("server did not start: %v", sctx.Err())
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the shop stopped with an error: %v", err)
 		}
 	})
 	return a

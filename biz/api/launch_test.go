@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
@@ -44,45 +42,28 @@ type shop struct {
 
 var modes = []string{api.ModeRedis, api.ModePostgres}
 
-// startShop starts the shop; relayEvery (optional) sets how often the stock relay sweeps the outbox.
+// startShop starts the shop with its writer and relay (serve's harness, with the launch tests' tokens and the
+// wall clock); relayEvery (optional) sets how often the stock relay sweeps the outbox.
 func startShop(t *testing.T, mode string, relayEvery ...time.Duration) *shop {
 	t.Helper()
-	pool := testenv.PG(t)
-	rdb, prefix := testenv.Redis(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := api.New(ctx, api.Deps{
-		PG: pool, Redis: rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(), Now: time.Now,
-		Tokens: mw.NewTokens([]string{shopAdmin}, []string{shopStorefront}),
-		Mode:   mode, Partitions: 4, Namespace: prefix,
-		Writer:        service.WriterConfig{BatchSize: 200, BatchWait: 20 * time.Millisecond},
-		RelayInterval: append(relayEvery, 0)[0],
-	}, server.WithListener(ln), server.WithExitWaitTime(time.Second))
-	if err != nil {
-		cancel()
-		t.Fatalf("api.New: %v", err)
-	}
-	bg := make(chan error, 1)
-	go func() { bg <- a.RunBackground(ctx, true) }()
-	go func() { _ = a.Server.Run() }()
-	s := &shop{base: "http://" + ln.Addr().String(), pool: pool, rdb: rdb, prefix: prefix,
+	return shopOf(t, serve(t, serving{mode: mode, background: true, log: zap.NewNop(), tune: func(d *api.Deps) {
+		launchDeps(d)
+		d.Writer = service.WriterConfig{BatchSize: 200, BatchWait: 20 * time.Millisecond}
+		d.RelayInterval = append(relayEvery, 0)[0]
+	}}))
+}
+
+// launchDeps gives a shop the launch tests' tokens and the wall clock.
+func launchDeps(d *api.Deps) {
+	d.Tokens = mw.NewTokens([]string{shopAdmin}, []string{shopStorefront})
+	d.Now = time.Now
+}
+
+// shopOf is the launch tests' view of a served API.
+func shopOf(t *testing.T, a *testAPI) *shop {
+	s := &shop{base: a.base, pool: a.pool, rdb: a.redis, prefix: a.prefix,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 128, MaxIdleConnsPerHost: 128}}}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		for !a.Server.IsRunning() && sctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond) // the engine marks itself running asynchronously
-		}
-		_ = a.Server.Shutdown(sctx)
-		cancel()
-		if err := <-bg; err != nil {
-			t.Errorf("background work: %v", err)
-		}
-		s.client.CloseIdleConnections()
-	})
+	t.Cleanup(s.client.CloseIdleConnections)
 	return s
 }
 
@@ -472,30 +453,11 @@ func TestPartitionCountMismatchIsRefused(t *testing.T) {
 // TestBacklogBoundSheds503 fills a partition's backlog with the writer stopped: past RS_MAX_BACKLOG orders
 // answer 503 with Retry-After, and a replay of a recorded request is still answered.
 func TestBacklogBoundSheds503(t *testing.T) {
-	pool := testenv.PG(t)
-	rdb, prefix := testenv.Redis(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := api.New(context.Background(), api.Deps{
-		PG: pool, Redis: rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(), Now: time.Now,
-		Tokens: mw.NewTokens([]string{shopAdmin}, []string{shopStorefront}), Partitions: 4, Namespace: prefix,
-		Orders: service.OrderConfig{MaxBacklog: 3},
-	}, server.WithListener(ln), server.WithExitWaitTime(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.Server.Run() }() // no RunBackground: nothing flushes, the backlog only grows
-	s := &shop{base: "http://" + ln.Addr().String(), pool: pool, rdb: rdb, prefix: prefix, client: &http.Client{Timeout: 10 * time.Second}}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for !a.Server.IsRunning() && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond) // the engine marks itself running asynchronously
-		}
-		_ = a.Server.Shutdown(ctx)
-	})
+	// No writer: nothing flushes, the backlog only grows.
+	s := shopOf(t, serve(t, serving{log: zap.NewNop(), tune: func(d *api.Deps) {
+		launchDeps(d)
+		d.Orders = service.OrderConfig{MaxBacklog: 3}
+	}}))
 	d := s.createDisc(t, 100, 0, nil)
 	buyers := s.createCustomers(t, 5)
 	for i, c := range buyers[:3] {

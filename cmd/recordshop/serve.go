@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -79,9 +78,9 @@ func connect(ctx context.Context, cfg config, migrate, withRedis bool, log *zap.
 	return pool, rdb, nil
 }
 
-// serve runs the API on cfg.HTTPAddr until ctx ends (and pprof beside it when asked), then shuts down gracefully: HTTP first, then the
-// background work (the writer lands what it has read). It listens before it starts serving, so a taken port is
-// an error here; onListen (may be nil) is told the bound address.
+// serve runs the API on cfg.HTTPAddr (and pprof beside it when asked) until ctx ends, then stops gracefully
+// (api.Run). It listens before it starts serving, so a taken port is an error here; onListen (may be nil) is
+// told the bound address.
 func (s *session) serve(ctx context.Context, onListen func(net.Addr)) error {
 	cfg, pool, rdb, log := s.cfg, s.pool, s.rdb, s.log
 	if cfg.PprofAddr != "" {
@@ -102,42 +101,12 @@ func (s *session) serve(ctx context.Context, onListen func(net.Addr)) error {
 		_ = ln.Close()
 		return err
 	}
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	bgDone := make(chan error, 1)
-	go func() { bgDone <- shop.RunBackground(bgCtx, !cfg.NoWriter) }()
-	defer func() {
-		stopBackground()
-		if err := <-bgDone; err != nil {
-			log.Error("background work stopped with an error", zap.Error(err))
-		}
-	}()
-
-	srv := shop.Server
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run() }()
 	log.Info("serving HTTP", zap.String("addr", ln.Addr().String()), zap.String("reserve_mode", cfg.ReserveMode),
 		zap.Bool("writer", !cfg.NoWriter))
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	// Run may not have marked the engine running yet if the stop came at once; wait for it briefly.
-	for !srv.IsRunning() && sctx.Err() == nil {
-		select {
-		case err := <-errc:
-			return err
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("serve: shutdown: %w", err)
-	}
-	return nil
+	err = shop.Run(ctx, !cfg.NoWriter, shutdownGrace)
+	log.Info("stopped")
+	return err
 }
