@@ -4,7 +4,7 @@
 GO  ?= go
 BIN := bin/recordshop
 
-.PHONY: build run test race fmt fmtcheck vet clean
+.PHONY: build run test race fmt fmtcheck vet nodev clean
 
 # build compiles the recordshop binary into bin/.
 build:
@@ -14,8 +14,9 @@ build:
 run: build
 	./$(BIN) dev
 
-# test checks formatting, vets, runs every test against real servers, then every fuzz target for FUZZTIME.
-test: fmtcheck vet
+# test checks formatting, vets (with and without -tags nodev), runs every test against real servers, then every
+# fuzz target for FUZZTIME.
+test: fmtcheck vet nodev
 	$(GO) test -count=1 -timeout 15m ./... && $(MAKE) --no-print-directory fuzz
 
 # race runs the same tests under the race detector.
@@ -34,6 +35,16 @@ fmtcheck:
 # vet runs go vet on every package.
 vet:
 	$(GO) vet ./...
+
+# nodev checks the production build, -tags nodev as deploy/Dockerfile builds it: every package builds and vets
+# with the tag, recordshop links no dal/devstack (no local servers, no apt-get as root), and the devstack's
+# stand-in installer installs nothing.
+nodev:
+	$(GO) build -tags nodev ./...
+	$(GO) vet -tags nodev ./...
+	@if $(GO) list -tags nodev -deps ./cmd/recordshop | grep -qx 'github.com/learecordshop/recordshop/dal/devstack'; then \
+		echo "nodev: cmd/recordshop links dal/devstack under -tags nodev"; exit 1; fi
+	$(GO) test -tags nodev -count=1 ./dal/devstack/
 
 # clean removes build output.
 clean:

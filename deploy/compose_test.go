@@ -326,6 +326,34 @@ func TestDockerfileFinalStage(t *testing.T) {
 	})
 }
 
+// The production image must not carry the dev stack, which starts servers and runs apt-get as root: the build
+// stage compiles recordshop with -tags nodev, under which `recordshop dev` only says it is not in the build.
+func TestDockerfileBuildsWithoutDevStack(t *testing.T) {
+	stages := readDockerfile(t)
+	for _, s := range stages[:len(stages)-1] {
+		for _, run := range s.all("RUN") {
+			if !strings.Contains(run, "go build") || !strings.Contains(run, "./cmd/recordshop") {
+				continue
+			}
+			if f := strings.Fields(run); !slices.Contains(f, "-tags=nodev") && !containsPair(f, "-tags", "nodev") {
+				t.Errorf("the build of recordshop runs %q, want it with -tags nodev", run)
+			}
+			return
+		}
+	}
+	t.Fatal("no build stage runs go build ./cmd/recordshop")
+}
+
+// containsPair reports whether f holds a followed directly by b.
+func containsPair(f []string, a, b string) bool {
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == a && f[i+1] == b {
+			return true
+		}
+	}
+	return false
+}
+
 // --- helpers -------------------------------------------------------------------------------------
 
 func envValue(env types.MappingWithEquals, name string) string {

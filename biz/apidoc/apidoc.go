@@ -1,4 +1,8 @@
-// Package apidoc holds the OpenAPI 3 document of the whole API and renders the human docs page from it.
+// Package apidoc holds the OpenAPI 3 document of the whole API (openapi.json, written by hand) and renders the
+// self-contained human docs page from it. It owns what the API says about itself to callers.
+//
+// It must not import the routes, handlers or anything that serves: it is data and a renderer, and the router's
+// tests hold the document and the route table against each other.
 package apidoc
 
 import (

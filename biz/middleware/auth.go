@@ -1,5 +1,9 @@
-// Package middleware holds what wraps every request: bearer-token auth by role, Prometheus metrics, the
-// access log with a request id, and panic recovery.
+// Package middleware holds what wraps every request: bearer-token auth by role (constant-time, several tokens
+// per role), the HTTP framing checks Hertz lets through, Prometheus metrics per route, the access log with a
+// request id (no query strings, no bodies: they hold personal data), and panic recovery.
+//
+// It owns the request's way in and out, not its meaning: it must not know a route's business (biz/router says
+// which role a route needs), read a body, or touch a store or a service.
 package middleware
 
 import (

@@ -1,5 +1,9 @@
-// Package model holds recordshop's request and response types, their validation, and the domain errors that
-// dal returns and handlers map to HTTP answers.
+// Package model holds recordshop's vocabulary: the request and response types, their validation (CPF, email,
+// list queries and signed cursors), and the domain errors that dal returns, services pass on and biz/problem
+// maps to HTTP answers. Every layer imports it; it imports nothing of the project.
+//
+// It must not know how anything is stored or carried: no SQL, no Redis key or wire format (the order record
+// on the streams is dal/redis'), no HTTP status (biz/problem's), no rule that needs a store.
 package model
 
 import (

@@ -1,5 +1,9 @@
 // Package problem writes RFC 9457 problem+json answers and maps recordshop's domain errors to them, in one
-// place, so every endpoint answers the same kind of failure the same way.
+// place, so every endpoint answers the same kind of failure the same way. It owns the error-to-status mapping
+// and the rule that a 500 logs its cause and answers a generic message.
+//
+// It must not decide what is an error (services and dal do, with biz/model's errors) nor know a route or a
+// store: a new failure is a new model error mapped here, never a status chosen in a handler.
 package problem
 
 import (

@@ -1,5 +1,8 @@
 // Package router is the whole HTTP surface of recordshop at a glance: every route with its method, path,
-// the role it needs and its handler, and the middleware every request passes through.
+// the role it needs and its handler, and the middleware every request passes through, in order. It owns that
+// table; its tests hold it against biz/apidoc's document.
+//
+// It must not hold handler logic, business rules or stores: a route names a handler and a role, nothing more.
 package router
 
 import (

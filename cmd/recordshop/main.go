@@ -1,4 +1,3 @@
-// Command recordshop is the Lea Record Shop API: serve, migrate, dev, seed.
 package main
 
 import (

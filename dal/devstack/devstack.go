@@ -1,6 +1,15 @@
 // Package devstack starts a throwaway local Postgres and Redis for `recordshop dev`, the integration tests and the
 // bench. Both servers live in one temporary directory, listen on 127.0.0.1 only, die with the process that started
-// them, and vanish with Stop. Missing server binaries are installed with apt-get when that is possible.
+// them, and vanish with Stop.
+//
+// It owns those server processes: finding their binaries, initdb, ports, start, restart and kill for the fault
+// tests, and removing their data. Missing binaries are installed with apt-get when we are root on Debian or
+// Ubuntu (install.go); a build with -tags nodev, which is how deploy/Dockerfile builds the production image,
+// compiles no installer and only says what to install.
+//
+// It must not touch anything but the servers it started: no schema, no keys, no knowledge of recordshop's data
+// (dal/pg migrates, dal/testenv hands out databases and key prefixes), and it is never a dependency of serve,
+// writer or reconcile.
 package devstack
 
 import (
@@ -530,14 +539,17 @@ func freePort() (int, error) {
 }
 
 // EnsureBinaries returns the directory holding initdb and postgres and the path of redis-server. What is missing
-// is installed with apt-get when we are root on Debian or Ubuntu; otherwise the error names the command to run.
-// An exclusive lock in os.TempDir() keeps parallel test processes from running apt-get at once.
+// is installed by install (install.go: apt-get, when we are root on Debian or Ubuntu); a build with -tags nodev
+// has no installer, and the error names the command to run instead.
 func EnsureBinaries(logf func(string, ...any)) (pgBinDir, redisServer string, err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	pgBinDir, redisServer = findPostgres(), findRedis()
-	if pgBinDir != "" && redisServer != "" {
+	found := func() bool {
+		pgBinDir, redisServer = findPostgres(), findRedis()
+		return pgBinDir != "" && redisServer != ""
+	}
+	if found() {
 		return pgBinDir, redisServer, nil
 	}
 	var pkgs []string
@@ -547,55 +559,18 @@ func EnsureBinaries(logf func(string, ...any)) (pgBinDir, redisServer string, er
 	if redisServer == "" {
 		pkgs = append(pkgs, "redis-server")
 	}
-	install := "apt-get install -y " + strings.Join(pkgs, " ")
-	_, aptErr := exec.LookPath("apt-get")
-	_, debErr := os.Stat("/etc/debian_version")
-	if os.Geteuid() != 0 || aptErr != nil || debErr != nil {
-		return "", "", fmt.Errorf("ensure binaries: %s not found; install with: sudo apt-get update && sudo %s",
-			strings.Join(pkgs, " and "), install)
-	}
-
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "recordshop-devstack-install.lock"))
-	if err != nil {
+	if err := install(pkgs, found, logf); err != nil {
 		return "", "", fmt.Errorf("ensure binaries: %w", err)
 	}
-	defer unlock()
-	// Another process may have installed them while we waited for the lock.
-	if pgBinDir, redisServer = findPostgres(), findRedis(); pgBinDir != "" && redisServer != "" {
-		return pgBinDir, redisServer, nil
-	}
-	for _, args := range [][]string{{"update"}, append([]string{"install", "-y"}, pkgs...)} {
-		logf("devstack: apt-get %s", strings.Join(args, " "))
-		// Our lock only orders our own processes; anything else using apt is waited for, not failed on.
-		cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=300"}, args...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("ensure binaries: apt-get %s: %w\n%s\nrun by hand: apt-get update && %s",
-				strings.Join(args, " "), err, tail(out), install)
-		}
-	}
-	if pgBinDir, redisServer = findPostgres(), findRedis(); pgBinDir == "" || redisServer == "" {
+	if !found() {
 		return "", "", fmt.Errorf("ensure binaries: still missing after %s (postgres bin dir %q, redis-server %q)",
-			install, pgBinDir, redisServer)
+			installCommand(pkgs), pgBinDir, redisServer)
 	}
 	return pgBinDir, redisServer, nil
 }
 
-// lockFile takes an exclusive flock on path and returns the function that releases it.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
+// installCommand is the command that installs pkgs, as the errors show it to a person.
+func installCommand(pkgs []string) string { return "apt-get install -y " + strings.Join(pkgs, " ") }
 
 // findPostgres returns the highest-versioned /usr/lib/postgresql/*/bin with initdb and postgres (Debian's layout),
 // else the directory of initdb on PATH if postgres sits beside it, else "".

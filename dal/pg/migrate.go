@@ -1,5 +1,11 @@
-// Package pg holds the Postgres side of recordshop: the pgx pool, the embedded migrations and one repository
-// file per table. SQL sits as a const next to the function that runs it; driver errors become domain errors here.
+// Package pg holds the Postgres side of recordshop, the source of truth: the pgx pool, the embedded migrations
+// and one repository file per table (customers, discs, orders, stock_events, settings), plus the consistent
+// ledger read reconcile compares against. SQL sits as a const next to the function that runs it, with
+// parameters only; batch writes use unnest arrays and ON CONFLICT; driver errors become biz/model's domain
+// errors here, once.
+//
+// It must not hold business rules beyond what a constraint or a transaction guarantees (the ledger identity,
+// stock never negative), must not import biz/service or anything above it, and must not touch Redis.
 package pg
 
 import (

@@ -1,4 +1,9 @@
-// Package lua embeds the Lua scripts of the order path (go:embed cannot reach them from dal/redis).
+// Package lua embeds the Lua scripts of the stock gate (go:embed cannot reach them from dal/redis). Each script
+// is one file whose header states its KEYS, ARGV, return values and the invariant it keeps; every key comes in
+// through KEYS, so one script touches one Redis Cluster slot.
+//
+// It owns the scripts' text and nothing else: dal/redis runs them, builds their keys and reads their replies,
+// and is the only importer outside tests. No Go logic belongs here.
 package lua
 
 import _ "embed"

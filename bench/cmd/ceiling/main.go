@@ -2,6 +2,10 @@
 // reserve.lua once (one EVALSHA) on Redis. No auth, no validation beyond the JSON, no customer lookup, no
 // metrics, no logging: what is left is the HTTP stack, one Redis round trip and the script itself, which is the
 // most the order path of recordshop could do on the same machine. Load it with the same vegeta as recordshop.
+//
+// It is a measuring stick, not part of the shop: it uses dal/redis' Gate to load and reserve exactly as the
+// order path does, and must not grow anything else of recordshop's (each addition would move the ceiling it
+// measures). Nothing imports it.
 package main
 
 import (

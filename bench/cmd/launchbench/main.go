@@ -2,6 +2,11 @@
 // with AOF everysec, `recordshop serve` as a child process), loads it with vegeta (the library, in process, at
 // fixed rates: an open model), verifies the invariants after every scenario and writes bench/results/<scenario>.md
 // with a PNG chart each. Any broken invariant makes it exit 1.
+//
+// It owns the scenarios, the invariant checks and the results files. It drives recordshop from outside, as
+// production runs it: the built binary, HTTP, `recordshop reconcile`, and reads of the stores' state (the key
+// layout from dal/redis). It must not start the shop in process or reach into its services, or it would
+// measure something other than what is deployed.
 package main
 
 import (

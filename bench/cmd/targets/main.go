@@ -1,6 +1,8 @@
 // Command targets writes vegeta JSON targets (one per line) for POST /v1/orders: one buyer per line, customers
 // CUSTOMER_FROM..CUSTOMER_TO in turn (wrapping around when more lines are asked than customers), each with its
 // own Idempotency-Key. bench/attack.sh pipes it into `vegeta attack -lazy -format=json`.
+//
+// It owns only those lines: it must not talk to the shop or its stores, so it can feed any deployment.
 package main
 
 import (
