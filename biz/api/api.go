@@ -1,13 +1,9 @@
-// Package api assembles recordshop from its parts: repositories over the given Postgres pool and Redis
-// client, the services, the handlers and the routes on a Hertz server, and the background work (stock relay,
-// writer). `serve`, `dev` and the integration tests all build it here, so they run the same thing.
 package api
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -79,50 +75,15 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 	d = withDefaults(d)
 	discs, customers, orders := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG), pg.NewOrders(d.PG)
 	a := &API{log: d.Log, relayEvery: d.RelayInterval}
-	var (
-		catalog    *service.Catalog
-		people     *service.Customers
-		reconciler *service.Reconciler
-	)
-	switch d.Mode {
-	case ModeRedis:
-		gate := rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions})
-		if err := claimPartitions(ctx, d, gate); err != nil {
-			return nil, err
-		}
-		a.relay = service.NewRelay(pg.NewStockEvents(d.PG), discs, gate, d.Log)
-		ids, err := discs.SaleIDs(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := a.relay.LoadAll(ctx, ids); err != nil {
-			return nil, fmt.Errorf("api: load discs into redis: %w", err)
-		}
-		if _, err := a.relay.SyncAll(ctx); err != nil {
-			return nil, fmt.Errorf("api: apply stock events: %w", err)
-		}
-		if err := service.SyncInactive(ctx, customers, gate); err != nil {
-			return nil, fmt.Errorf("api: inactive customers into redis: %w", err)
-		}
-		catalog = service.NewCatalog(discs, a.relay, gate, d.Log)
-		people = service.NewCustomers(customers, gate)
-		a.Orders = service.NewOrders(orders, customers, gate, a.relay, d.Orders, d.Now)
-		if err := a.Orders.WarmCustomers(ctx, customers.EachID); err != nil {
-			return nil, fmt.Errorf("api: warm the customer cache: %w", err)
-		}
-		reconciler = newReconciler(d, gate, service.ReconcileConfig{})
-		wm, err := service.NewWriterMetrics(d.Registry)
-		if err != nil {
-			return nil, err
-		}
-		a.writer = service.NewWriter(rsredis.NewStreams(d.Redis, gate.Keys()), orders, d.Writer, wm, d.Log)
-	case ModePostgres:
-		catalog = service.NewCatalog(discs, nil, nil, d.Log)
-		people = service.NewCustomers(customers, nil)
-		a.Orders = service.NewOrders(orders, customers, nil, nil, d.Orders, d.Now)
-	default:
-		return nil, fmt.Errorf("api: unknown reservation mode %q", d.Mode)
+	m, err := wireMode(d, discs, customers, orders)
+	if err != nil {
+		return nil, err
 	}
+	if err := m.prepare(ctx); err != nil {
+		return nil, err
+	}
+	a.Orders, a.relay, a.writer = m.orders, m.relay, m.writer
+	catalog, people, reconciler := m.catalog, m.customers, m.reconciler
 	h, err := handler.New(handler.Deps{
 		Catalog:    catalog,
 		Customers:  people,
@@ -203,18 +164,6 @@ func withDefaults(d Deps) Deps {
 	return d
 }
 
-// claimPartitions records the partition count in both stores on first start and refuses a different one.
-func claimPartitions(ctx context.Context, d Deps, gate *rsredis.Gate) error {
-	recorded, err := pg.ClaimPartitions(ctx, d.PG, d.Partitions)
-	if err != nil {
-		return err
-	}
-	if recorded != d.Partitions {
-		return fmt.Errorf("postgres was set up with %d partitions, configured %d: %w", recorded, d.Partitions, rsredis.ErrPartitionMismatch)
-	}
-	return gate.ClaimPartitions(ctx)
-}
-
 // RunBackground runs the stock relay and, when withWriter, the writer until ctx ends. Redis mode only; in
 // Postgres mode it returns at once.
 func (a *API) RunBackground(ctx context.Context, withWriter bool) error {
@@ -259,12 +208,4 @@ func NewReconciler(d Deps, cfg service.ReconcileConfig) *service.Reconciler {
 		return service.NewLedgerReconciler(pg.NewDiscs(d.PG), cfg, d.Now)
 	}
 	return newReconciler(d, rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}), cfg)
-}
-
-func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *service.Reconciler {
-	discs, customers := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG)
-	relay := service.NewRelay(pg.NewStockEvents(d.PG), discs, gate, d.Log)
-	syncInactive := func(ctx context.Context) error { return service.SyncInactive(ctx, customers, gate) }
-	redis := service.RedisSide{Snapshots: gate, Repairs: gate, Loader: relay, SyncInactive: syncInactive}
-	return service.NewReconciler(discs, pg.NewOrders(d.PG), redis, cfg, d.Log, d.Now)
 }

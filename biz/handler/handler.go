@@ -1,5 +1,10 @@
-// Package handler holds the HTTP handlers: bind and validate the request, call a service, map its error to
-// a problem. No SQL, no Redis, no business rules live here.
+// Package handler holds the HTTP handlers: bind the request (strict JSON, bounded size), validate it with
+// biz/model, call a service, and answer with the result or map the service's error through biz/problem. It owns
+// what an endpoint reads from the request and writes back: status, headers (Location, Idempotent-Replayed),
+// body; plus /healthz, /readyz and the docs page.
+//
+// It must not touch a store or hold a rule: no SQL, no Redis, no import of dal, no decision a service should
+// make (a limit, a stock check, a retry). Roles and routes are biz/router's, the transport is biz/edge's.
 package handler
 
 import (
@@ -25,7 +30,7 @@ type Handler struct {
 	catalog   *service.Catalog
 	customers *service.Customers
 	orders    *service.Orders
-	reconcile *service.Reconciler
+	reconcile Reconciles
 	ready     []Check
 	log       *zap.Logger
 	now       func() time.Time
@@ -38,8 +43,8 @@ type Deps struct {
 	Catalog   *service.Catalog
 	Customers *service.Customers
 	Orders    *service.Orders
-	// Reconciler is nil in Postgres mode, which has no second store to reconcile.
-	Reconciler *service.Reconciler
+	// Reconciler is *service.Reconciler, or NotReconcilable in Postgres mode, which has no second store.
+	Reconciler Reconciles
 	Ready      []Check
 	Log        *zap.Logger
 	Now        func() time.Time

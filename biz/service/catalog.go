@@ -1,6 +1,3 @@
-// Package service holds recordshop's rules: the catalog, customers, orders and the stock relay between
-// Postgres and Redis. It takes context.Context and plain model types, and declares the small interfaces it
-// needs from dal.
 package service
 
 import (
@@ -11,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
-	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
 // DiscStore is what the catalog needs from the Postgres discs repository.
@@ -25,22 +21,41 @@ type DiscStore interface {
 	RemoveIfUnordered(ctx context.Context, id int64) (bool, error)
 }
 
-// Catalog manages the discs for sale. Postgres is the source of truth; in Redis mode every change is carried
-// to the stock gate right after it commits (the relay retries whatever that misses), and `available` is
-// Redis' live count.
+// LiveStock is the count that sells, as the catalog sees it. In Redis mode it is Redis' (RedisStock): every
+// committed change of a disc is carried there, a change that takes units away is checked against it first,
+// and it says what is available. In Postgres mode Postgres' own stock is the count (PostgresStock), so
+// there is nothing to carry, guard or forget.
+type LiveStock interface {
+	StockSync
+	// Guard is the check a change that takes units away runs inside its transaction (dal/pg takes a nil
+	// guard as none). It may answer errBehind: CatchUp, then repeat the change.
+	Guard() model.StockGuard
+	// CatchUp brings one disc's live count up to Postgres' committed state.
+	CatchUp(ctx context.Context, discID int64) error
+	// Available returns the live count of each of discIDs that the live side holds; a disc it does not hold
+	// is left out.
+	Available(ctx context.Context, discIDs []int64) (map[int64]int64, error)
+	// HasSales tells whether a disc has confirmed orders that Postgres may not have yet.
+	HasSales(ctx context.Context, discID int64) (bool, error)
+	// Forget drops what the live side holds of a disc that was removed.
+	Forget(ctx context.Context, discID int64) error
+}
+
+// Catalog manages the discs for sale. Postgres is the source of truth; every change is carried to the live
+// count right after it commits (in Redis mode the relay retries whatever that misses), and `available` is the
+// live count.
 type Catalog struct {
 	discs DiscStore
-	relay *Relay        // nil in Postgres mode
-	gate  *rsredis.Gate // nil in Postgres mode
+	live  LiveStock
 	log   *zap.Logger
 }
 
-// NewCatalog returns the catalog service. relay and gate are nil in Postgres mode.
-func NewCatalog(discs DiscStore, relay *Relay, gate *rsredis.Gate, log *zap.Logger) *Catalog {
-	return &Catalog{discs: discs, relay: relay, gate: gate, log: log}
+// NewCatalog returns the catalog service.
+func NewCatalog(discs DiscStore, live LiveStock, log *zap.Logger) *Catalog {
+	return &Catalog{discs: discs, live: live, log: log}
 }
 
-// Create adds a validated disc and puts it in Redis.
+// Create adds a validated disc and carries it to the live count.
 func (s *Catalog) Create(ctx context.Context, in model.DiscCreate) (model.Disc, error) {
 	d, err := s.discs.Create(ctx, in)
 	if err == nil {
@@ -69,12 +84,13 @@ func (s *Catalog) List(ctx context.Context, q model.DiscQuery) (model.List[model
 	return list, err
 }
 
-// Update changes the fields given in p; a lower stock is checked against Redis' live count first.
+// Update changes the fields given in p; a lower stock is checked against the live count first.
 func (s *Catalog) Update(ctx context.Context, id int64, p model.DiscPatch) (model.Disc, error) {
 	return s.guarded(ctx, id, func(guard model.StockGuard) (model.Disc, error) { return s.discs.Update(ctx, id, p, guard) })
 }
 
-// Restock adds (or, negative, removes) units; stock never goes below zero, nor below what Redis already sold.
+// Restock adds (or, negative, removes) units; stock never goes below zero, nor below what the live count
+// already sold.
 func (s *Catalog) Restock(ctx context.Context, id, delta int64) (model.Disc, error) {
 	return s.guarded(ctx, id, func(guard model.StockGuard) (model.Disc, error) { return s.discs.Restock(ctx, id, delta, guard) })
 }
@@ -83,13 +99,10 @@ func (s *Catalog) Restock(ctx context.Context, id, delta int64) (model.Disc, err
 // to retry (409 concurrent-change): each attempt can lose to one more concurrent change of the disc.
 const guardAttempts = 5
 
-// guarded runs a stock change with the relay's guard, catching Redis up between attempts when the guard found
-// it behind a change that committed concurrently.
+// guarded runs a stock change with the live count's guard, catching it up between attempts when the guard
+// found it behind a change that committed concurrently.
 func (s *Catalog) guarded(ctx context.Context, id int64, change func(model.StockGuard) (model.Disc, error)) (model.Disc, error) {
-	var guard model.StockGuard // none in Postgres mode: Postgres is the live count
-	if s.relay != nil {
-		guard = s.relay.Guard
-	}
+	guard := s.live.Guard()
 	for attempt := 1; ; attempt++ {
 		d, err := change(guard)
 		if !errors.Is(err, errBehind) {
@@ -98,7 +111,7 @@ func (s *Catalog) guarded(ctx context.Context, id int64, change func(model.Stock
 		if attempt == guardAttempts {
 			return d, fmt.Errorf("catalog: disc %d: %w", id, model.ErrConcurrentChange)
 		}
-		if err := s.relay.CatchUp(ctx, id); err != nil {
+		if err := s.live.CatchUp(ctx, id); err != nil {
 			return d, err
 		}
 	}
@@ -111,22 +124,18 @@ func (s *Catalog) Delete(ctx context.Context, id int64) (archived bool, d model.
 	if err != nil {
 		return false, d, err
 	}
-	if s.relay != nil {
-		if err := s.relay.SyncDisc(ctx, id); err != nil {
-			return true, d, nil // Redis may still sell it until the relay catches up: keep it archived
-		}
-		if sold, err := s.gate.HasSales(ctx, id); err != nil || sold {
-			return true, d, nil
-		}
+	if err := s.live.Sync(ctx, id); err != nil {
+		return true, d, nil // Redis may still sell it until the relay catches up: keep it archived
+	}
+	if sold, err := s.live.HasSales(ctx, id); err != nil || sold {
+		return true, d, nil
 	}
 	removed, err := s.discs.RemoveIfUnordered(ctx, id)
 	if err != nil || !removed {
 		return true, d, err
 	}
-	if s.gate != nil {
-		if err := s.gate.Forget(ctx, id); err != nil {
-			s.log.Warn("removed disc left keys in redis", zap.Int64("disc", id), zap.Error(err))
-		}
+	if err := s.live.Forget(ctx, id); err != nil {
+		s.log.Warn("removed disc left keys in redis", zap.Int64("disc", id), zap.Error(err))
 	}
 	return false, d, nil
 }
@@ -141,27 +150,24 @@ func (s *Catalog) changed(ctx context.Context, d model.Disc, err error) (model.D
 	return ds[0], nil
 }
 
-// sync carries a committed change to Redis now; if that fails the relay retries it, so it only logs.
+// sync carries a committed change to the live count now; if that fails the relay retries it, so it only logs.
 func (s *Catalog) sync(ctx context.Context, id int64) {
-	if s.relay == nil {
-		return
-	}
-	if err := s.relay.SyncDisc(ctx, id); err != nil {
+	if err := s.live.Sync(ctx, id); err != nil {
 		s.log.Warn("stock change left for the relay", zap.Int64("disc", id), zap.Error(err))
 	}
 }
 
-// withAvailable sets each disc's live available count from Redis (one round trip). An archived disc has
-// none; a disc Redis does not hold yet keeps its Postgres stock; in Postgres mode stock is the live count.
+// withAvailable sets each disc's available count from the live side (in Redis mode one round trip). An
+// archived disc has none; a disc the live side does not hold keeps its Postgres stock.
 func (s *Catalog) withAvailable(ctx context.Context, ds []model.Disc) {
-	if s.gate == nil || len(ds) == 0 {
+	if len(ds) == 0 {
 		return
 	}
 	ids := make([]int64, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	avail, err := s.gate.Available(ctx, ids)
+	avail, err := s.live.Available(ctx, ids)
 	if err != nil {
 		s.log.Warn("available counts from redis", zap.Error(err))
 		return

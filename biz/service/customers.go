@@ -15,21 +15,29 @@ type CustomerStore interface {
 	SetActive(ctx context.Context, id int64, active bool) (model.Customer, error)
 }
 
-// InactiveSetter is what the customer service needs from the Redis stock gate: the inactive-customer sets that
-// reserve.lua checks.
+// InactiveSetter is where the order path learns that a customer may not buy. In Redis mode that is the
+// inactive-customer sets reserve.lua checks (*rsredis.Gate); in Postgres mode the order's own transaction
+// reads the customer's active flag, so there is nothing more to tell (PostgresInactive).
 type InactiveSetter interface {
 	SetInactive(ctx context.Context, customerID int64, inactive bool) error
 }
 
+// PostgresInactive is the InactiveSetter of a shop that reserves in Postgres only: Postgres has recorded the
+// change already, and that is where the order path looks.
+type PostgresInactive struct{}
+
+// SetInactive does nothing.
+func (PostgresInactive) SetInactive(context.Context, int64, bool) error { return nil }
+
 // Customers manages buyers. They are never deleted: deactivation keeps the row and stops them buying.
 type Customers struct {
-	store CustomerStore
-	gate  InactiveSetter // nil in Postgres mode
+	store    CustomerStore
+	inactive InactiveSetter
 }
 
-// NewCustomers returns the customer service over store; gate is nil in Postgres mode.
-func NewCustomers(store CustomerStore, gate InactiveSetter) *Customers {
-	return &Customers{store: store, gate: gate}
+// NewCustomers returns the customer service over store; inactive carries deactivations to the order path.
+func NewCustomers(store CustomerStore, inactive InactiveSetter) *Customers {
+	return &Customers{store: store, inactive: inactive}
 }
 
 // Create signs a validated customer up.
@@ -52,15 +60,15 @@ func (s *Customers) Update(ctx context.Context, id int64, p model.CustomerPatch)
 	return s.store.Update(ctx, id, p)
 }
 
-// SetActive deactivates or reactivates a customer. Postgres records it first; then every Redis partition's
-// inactive set, so the refusal happens inside the atomic reservation. If Redis fails, the error is returned
-// and the call can be repeated safely (both steps are idempotent).
+// SetActive deactivates or reactivates a customer. Postgres records it first; then the order path's inactive
+// set (in Redis mode every partition's, so the refusal happens inside the atomic reservation). If that fails,
+// the error is returned and the call can be repeated safely (both steps are idempotent).
 func (s *Customers) SetActive(ctx context.Context, id int64, active bool) (model.Customer, error) {
 	c, err := s.store.SetActive(ctx, id, active)
-	if err != nil || s.gate == nil {
+	if err != nil {
 		return c, err
 	}
-	return c, s.gate.SetInactive(ctx, id, !active)
+	return c, s.inactive.SetInactive(ctx, id, !active)
 }
 
 // InactiveIDs is what SyncInactive needs: every deactivated customer.

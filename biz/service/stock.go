@@ -7,25 +7,56 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
-	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
+// StockEvent is one stock change Postgres committed that Redis has not applied yet (a row of the
+// stock_events outbox), with the disc as it is now (Redis takes its price, limit, sale start and active flag
+// from it) and, for a cancel, the customer whose units come back.
+type StockEvent struct {
+	DiscID     int64
+	Version    int64
+	Delta      int64
+	Reason     string
+	CustomerID int64 // cancels only
+	Disc       model.Disc
+}
+
 // EventStore is what the relay needs from the Postgres stock_events outbox.
 type EventStore interface {
-	Unapplied(ctx context.Context, discID int64, limit int) ([]pg.StockEvent, error)
+	// Unapplied returns up to limit unapplied events of one disc (every disc when discID is 0), each disc's
+	// in version order.
+	Unapplied(ctx context.Context, discID int64, limit int) ([]StockEvent, error)
 	MarkApplied(ctx context.Context, discID, version int64) error
 }
 
-// DiscReader is what the relay needs to load discs whole: the disc, and its stock and units per customer
-// read in one snapshot.
+// DiscLedger is a disc's stock as Postgres has it, read in one snapshot with the units each customer has in
+// confirmed orders and which of some pending orders Postgres has by now.
+type DiscLedger struct {
+	Stock     int64
+	Version   int64
+	Bought    map[int64]int64 // confirmed units per customer
+	Persisted map[uuid.UUID]bool
+}
+
+// DiscReader is what the relay needs to load discs whole.
 type DiscReader interface {
 	Get(ctx context.Context, id int64) (model.Disc, error)
-	Ledger(ctx context.Context, q pg.LedgerQuery) (map[int64]*pg.LedgerDisc, map[uuid.UUID]bool, error)
+	// Ledger reads a disc's stock and units per customer in one snapshot, with which of pending Postgres has;
+	// model.ErrNotFound when there is no such disc.
+	Ledger(ctx context.Context, discID int64, pending []uuid.UUID) (DiscLedger, error)
+}
+
+// StockGate is what the relay needs from the Redis stock gate (*rsredis.Gate): apply.lua, loading a disc
+// whole, which discs Redis holds, and the orders it confirmed that Postgres may not have yet.
+type StockGate interface {
+	Apply(ctx context.Context, c rsredis.Change) (rsredis.ApplyCode, int64, error)
+	Load(ctx context.Context, s rsredis.DiscState, bought map[int64]int64) (bool, error)
+	Available(ctx context.Context, discIDs []int64) (map[int64]int64, error)
+	PendingOrders(ctx context.Context, discID int64) ([]model.Order, error)
 }
 
 // Relay carries stock changes that start in Postgres (the stock_events outbox) to Redis, exactly once and in
@@ -33,12 +64,12 @@ type DiscReader interface {
 type Relay struct {
 	events EventStore
 	discs  DiscReader
-	gate   *rsredis.Gate
+	gate   StockGate
 	log    *zap.Logger
 }
 
 // NewRelay returns the relay.
-func NewRelay(events EventStore, discs DiscReader, gate *rsredis.Gate, log *zap.Logger) *Relay {
+func NewRelay(events EventStore, discs DiscReader, gate StockGate, log *zap.Logger) *Relay {
 	return &Relay{events: events, discs: discs, gate: gate, log: log}
 }
 
@@ -86,7 +117,7 @@ func (r *Relay) sync(ctx context.Context, discID int64) (int, error) {
 
 // apply carries one event. A disc Redis does not have is loaded whole, which covers this event and every
 // earlier one.
-func (r *Relay) apply(ctx context.Context, e pg.StockEvent) error {
+func (r *Relay) apply(ctx context.Context, e StockEvent) error {
 	change := rsredis.Change{Disc: discState(e.Disc, e.Version), Delta: e.Delta}
 	if e.Reason == "cancel" {
 		change.CustomerID, change.CustomerDelta = e.CustomerID, -e.Delta
@@ -126,23 +157,18 @@ func (r *Relay) Load(ctx context.Context, discID int64) error {
 	for i, o := range pending {
 		ids[i] = o.ID
 	}
-	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: r.gate.Keys().Partition(discID),
-		DiscIDs: []int64{discID}, LastID: "0-0", PendingIDs: ids, StuckAfter: time.Hour})
+	l, err := r.discs.Ledger(ctx, discID, ids)
 	if err != nil {
 		return err
-	}
-	l, ok := ledger[discID]
-	if !ok {
-		return model.ErrNotFound
 	}
 	state := discState(d, l.Version)
 	state.Avail = l.Stock
 	bought := map[int64]int64{}
-	for c, n := range l.Confirmed {
+	for c, n := range l.Bought {
 		bought[c] = n
 	}
 	for _, o := range pending {
-		if !persisted[o.ID] {
+		if !l.Persisted[o.ID] {
 			state.Avail -= int64(o.Quantity)
 			bought[o.CustomerID] += int64(o.Quantity)
 		}
@@ -239,3 +265,72 @@ func discState(d model.Disc, version int64) rsredis.DiscState {
 	return rsredis.DiscState{ID: d.ID, Version: version, PriceCents: d.PriceCents, Limit: d.PerCustomerLimit,
 		StartsAt: d.SaleStartsAt, Active: !d.Archived}
 }
+
+// LiveCounts is what RedisStock reads and drops in Redis besides what the relay does (*rsredis.Gate).
+type LiveCounts interface {
+	Available(ctx context.Context, discIDs []int64) (map[int64]int64, error)
+	HasSales(ctx context.Context, discID int64) (bool, error)
+	Forget(ctx context.Context, discID int64) error
+}
+
+// RedisStock is the LiveStock of a shop that reserves in Redis: the relay carries and guards changes, and
+// Redis holds the count that sells.
+type RedisStock struct {
+	relay  *Relay
+	counts LiveCounts
+}
+
+// NewRedisStock returns Redis as the live count.
+func NewRedisStock(relay *Relay, counts LiveCounts) *RedisStock {
+	return &RedisStock{relay: relay, counts: counts}
+}
+
+// Sync applies the disc's unapplied stock events to Redis now.
+func (s *RedisStock) Sync(ctx context.Context, discID int64) error {
+	return s.relay.SyncDisc(ctx, discID)
+}
+
+// Guard is the relay's guard (Relay.Guard).
+func (s *RedisStock) Guard() model.StockGuard { return s.relay.Guard }
+
+// CatchUp loads the disc into Redis when it lacks it and applies its unapplied events (Relay.CatchUp).
+func (s *RedisStock) CatchUp(ctx context.Context, discID int64) error {
+	return s.relay.CatchUp(ctx, discID)
+}
+
+// Available returns Redis' available count of each disc it holds.
+func (s *RedisStock) Available(ctx context.Context, discIDs []int64) (map[int64]int64, error) {
+	return s.counts.Available(ctx, discIDs)
+}
+
+// HasSales tells whether Redis sold units of the disc.
+func (s *RedisStock) HasSales(ctx context.Context, discID int64) (bool, error) {
+	return s.counts.HasSales(ctx, discID)
+}
+
+// Forget drops the disc's keys from Redis.
+func (s *RedisStock) Forget(ctx context.Context, discID int64) error {
+	return s.counts.Forget(ctx, discID)
+}
+
+// PostgresStock is the LiveStock of a shop that reserves in Postgres only: Postgres' stock is the count that
+// sells, so a committed change is already live, needs no guard, and there is nothing to catch up or forget.
+type PostgresStock struct{}
+
+// Sync does nothing: the change is live once it committed.
+func (PostgresStock) Sync(context.Context, int64) error { return nil }
+
+// Guard is none (nil): the change's own transaction checks Postgres' stock.
+func (PostgresStock) Guard() model.StockGuard { return nil }
+
+// CatchUp does nothing: Postgres is never behind itself.
+func (PostgresStock) CatchUp(context.Context, int64) error { return nil }
+
+// Available holds no disc, so each keeps its Postgres stock.
+func (PostgresStock) Available(context.Context, []int64) (map[int64]int64, error) { return nil, nil }
+
+// HasSales is false: every sale is an order in Postgres, which removing a disc checks itself.
+func (PostgresStock) HasSales(context.Context, int64) (bool, error) { return false, nil }
+
+// Forget does nothing: there is no second store.
+func (PostgresStock) Forget(context.Context, int64) error { return nil }

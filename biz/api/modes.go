@@ -1,0 +1,163 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/learecordshop/recordshop/biz/handler"
+	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/biz/service"
+	"github.com/learecordshop/recordshop/dal/pg"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+)
+
+// The reservation mode is chosen here and nowhere else: each mode is a set of implementations of the
+// interfaces the services hold (service.Reserver, service.LiveStock, service.InactiveSetter,
+// handler.Reconciles). The services never ask which mode they run in.
+
+// modeServices are the services whose implementations depend on the reservation mode, and the store work the
+// mode needs before the shop serves.
+type modeServices struct {
+	catalog    *service.Catalog
+	customers  *service.Customers
+	orders     *service.Orders
+	reconciler handler.Reconciles
+	relay      *service.Relay  // Redis mode only: the outbox sweep RunBackground runs
+	writer     *service.Writer // Redis mode only
+	// prepare is the mode's store work, done once before the shop serves.
+	prepare func(ctx context.Context) error
+}
+
+// wireMode builds the services of d.Mode over the Postgres repositories; it does no I/O.
+func wireMode(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orders) (modeServices, error) {
+	switch d.Mode {
+	case ModeRedis:
+		return wireRedis(d, discs, customers, orders)
+	case ModePostgres:
+		return wirePostgres(d, discs, customers, orders), nil
+	}
+	return modeServices{}, fmt.Errorf("api: unknown reservation mode %q", d.Mode)
+}
+
+// wireRedis reserves in Redis: reserve.lua is the order path, the relay carries Postgres' stock changes to
+// Redis, and the writer carries Redis' orders to Postgres. Its store work checks that both stores were made
+// for this partition count, loads into Redis every disc on sale that it lacks (never over live stock),
+// applies what is left in the outbox, writes the inactive customers and warms the customer cache, so the
+// order path is ready when it returns.
+func wireRedis(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orders) (modeServices, error) {
+	gate := rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions})
+	relay := newRelay(d, gate)
+	stock := service.NewRedisStock(relay, gate)
+	reserver := service.NewRedisReserver(gate, customers, d.Orders)
+	wm, err := service.NewWriterMetrics(d.Registry)
+	if err != nil {
+		return modeServices{}, err
+	}
+	m := modeServices{
+		catalog:    service.NewCatalog(discs, stock, d.Log),
+		customers:  service.NewCustomers(customers, gate),
+		orders:     service.NewOrders(orders, reserver, stock, d.Orders, d.Now),
+		reconciler: newReconciler(d, gate, service.ReconcileConfig{}),
+		relay:      relay,
+		writer:     service.NewWriter(rsredis.NewStreams(d.Redis, gate.Keys()), orders, d.Writer, wm, d.Log),
+	}
+	m.prepare = func(ctx context.Context) error {
+		if err := claimPartitions(ctx, d, gate); err != nil {
+			return err
+		}
+		ids, err := discs.SaleIDs(ctx)
+		if err != nil {
+			return err
+		}
+		if err := relay.LoadAll(ctx, ids); err != nil {
+			return fmt.Errorf("api: load discs into redis: %w", err)
+		}
+		if _, err := relay.SyncAll(ctx); err != nil {
+			return fmt.Errorf("api: apply stock events: %w", err)
+		}
+		if err := service.SyncInactive(ctx, customers, gate); err != nil {
+			return fmt.Errorf("api: inactive customers into redis: %w", err)
+		}
+		if err := reserver.WarmCustomers(ctx, customers.EachID); err != nil {
+			return fmt.Errorf("api: warm the customer cache: %w", err)
+		}
+		return nil
+	}
+	return m, nil
+}
+
+// wirePostgres reserves in Postgres alone (RS_RESERVE_MODE=postgres): an order is one transaction, Postgres'
+// stock is the count that sells, and there is no second store to keep in step or to reconcile over HTTP.
+func wirePostgres(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orders) modeServices {
+	stock := service.PostgresStock{}
+	return modeServices{
+		catalog:    service.NewCatalog(discs, stock, d.Log),
+		customers:  service.NewCustomers(customers, service.PostgresInactive{}),
+		orders:     service.NewOrders(orders, service.NewPostgresReserver(orders, d.Orders.IdempotencyTTL), stock, d.Orders, d.Now),
+		reconciler: handler.NotReconcilable{},
+		prepare:    func(context.Context) error { return nil },
+	}
+}
+
+// claimPartitions records the partition count in both stores on first start and refuses a different one.
+func claimPartitions(ctx context.Context, d Deps, gate *rsredis.Gate) error {
+	recorded, err := pg.ClaimPartitions(ctx, d.PG, d.Partitions)
+	if err != nil {
+		return err
+	}
+	if recorded != d.Partitions {
+		return fmt.Errorf("postgres was set up with %d partitions, configured %d: %w", recorded, d.Partitions, rsredis.ErrPartitionMismatch)
+	}
+	return gate.ClaimPartitions(ctx)
+}
+
+func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *service.Reconciler {
+	discs, customers := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG)
+	syncInactive := func(ctx context.Context) error { return service.SyncInactive(ctx, customers, gate) }
+	redis := service.RedisSide{Snapshots: gate, Repairs: gate, Loader: newRelay(d, gate), SyncInactive: syncInactive}
+	return service.NewReconciler(discs, pg.NewOrders(d.PG), redis, cfg, d.Log, d.Now)
+}
+
+// newRelay is the stock relay between d's Postgres and gate.
+func newRelay(d Deps, gate *rsredis.Gate) *service.Relay {
+	return service.NewRelay(stockEvents{pg.NewStockEvents(d.PG)}, relayDiscs{discs: pg.NewDiscs(d.PG), keys: gate.Keys()}, gate, d.Log)
+}
+
+// stockEvents gives the relay the stock_events outbox in its own terms.
+type stockEvents struct{ *pg.StockEvents }
+
+func (s stockEvents) Unapplied(ctx context.Context, discID int64, limit int) ([]service.StockEvent, error) {
+	events, err := s.StockEvents.Unapplied(ctx, discID, limit)
+	out := make([]service.StockEvent, len(events))
+	for i, e := range events {
+		out[i] = service.StockEvent(e)
+	}
+	return out, err
+}
+
+// relayDiscs gives the relay the discs it loads into Redis whole, each read from the ledger snapshot that
+// reconcile also reads.
+type relayDiscs struct {
+	discs *pg.Discs
+	keys  rsredis.Keys
+}
+
+func (r relayDiscs) Get(ctx context.Context, id int64) (model.Disc, error) {
+	return r.discs.Get(ctx, id)
+}
+
+func (r relayDiscs) Ledger(ctx context.Context, discID int64, pending []uuid.UUID) (service.DiscLedger, error) {
+	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: r.keys.Partition(discID),
+		DiscIDs: []int64{discID}, LastID: "0-0", PendingIDs: pending, StuckAfter: time.Hour})
+	if err != nil {
+		return service.DiscLedger{}, err
+	}
+	l, ok := ledger[discID]
+	if !ok {
+		return service.DiscLedger{}, model.ErrNotFound
+	}
+	return service.DiscLedger{Stock: l.Stock, Version: l.Version, Bought: l.Confirmed, Persisted: persisted}, nil
+}

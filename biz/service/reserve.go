@@ -1,0 +1,149 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/learecordshop/recordshop/biz/model"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
+)
+
+// The two reservation modes: each is a Reserver, and the shop is wired with one of them.
+
+// ReserveGate is what RedisReserver needs from the Redis stock gate (*rsredis.Gate): reserve.lua, and the
+// pending orders it records until the writer has them in Postgres.
+type ReserveGate interface {
+	Reserve(ctx context.Context, r rsredis.Reservation) (rsredis.ReserveResult, error)
+	PendingOrder(ctx context.Context, id string) (model.Order, bool, error)
+}
+
+// CustomerGetter looks a customer up (the positive cache's source).
+type CustomerGetter interface {
+	Get(ctx context.Context, id int64) (model.Customer, error)
+}
+
+// RedisReserver reserves in Redis: reserve.lua checks the disc, the customer's state and limit and the
+// stock, takes the units and appends the order to its partition's stream, in one atomic step and one round
+// trip. Redis cannot see Postgres' customers, so a customer's existence is checked first, once per process.
+type RedisReserver struct {
+	gate      ReserveGate
+	customers CustomerGetter
+	cfg       OrderConfig // IdempotencyTTL, MaxBacklog, RedisTimeout
+	known     customerSet
+}
+
+// NewRedisReserver returns the Redis reservation mode.
+func NewRedisReserver(gate ReserveGate, customers CustomerGetter, cfg OrderConfig) *RedisReserver {
+	return &RedisReserver{gate: gate, customers: customers, cfg: cfg}
+}
+
+// Reserve implements Reserver.
+func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order, bool, error) {
+	if err := r.customerExists(ctx, o.CustomerID); err != nil {
+		return model.Order{}, false, err
+	}
+	fingerprint := ""
+	if o.IdempotencyKey != "" {
+		fingerprint = model.OrderCreate{CustomerID: o.CustomerID, DiscID: o.DiscID, Quantity: o.Quantity}.Fingerprint()
+	}
+	rctx, cancel := r.redisContext(ctx)
+	defer cancel()
+	// A timeout here is model.ErrOutcomeUnknown: the reservation may have happened, and the answer tells the
+	// buyer to retry with the same Idempotency-Key, which replays it rather than sells twice.
+	res, err := r.gate.Reserve(rctx, rsredis.Reservation{Order: o, Fingerprint: fingerprint,
+		IdemTTL: r.cfg.IdempotencyTTL, MaxBacklog: r.cfg.MaxBacklog})
+	if err != nil {
+		return model.Order{}, false, err
+	}
+	switch res.Code {
+	case rsredis.Reserved:
+		return res.Order, false, nil
+	case rsredis.Replayed:
+		return res.Order, true, nil
+	case rsredis.SoldOut:
+		return model.Order{}, false, &model.SoldOutError{Left: res.Value}
+	case rsredis.OverLimit:
+		return model.Order{}, false, &model.LimitError{Left: res.Value}
+	case rsredis.NotStarted:
+		return model.Order{}, false, &model.NotStartedError{StartsAt: time.UnixMilli(res.Value).UTC()}
+	case rsredis.Inactive:
+		return model.Order{}, false, model.ErrCustomerInactive
+	case rsredis.NoDisc:
+		return model.Order{}, false, model.ErrUnknownDisc
+	case rsredis.KeyReused:
+		return model.Order{}, false, model.ErrKeyReused
+	case rsredis.Backlog:
+		return model.Order{}, false, &model.BacklogError{RetryAfter: time.Second}
+	}
+	return model.Order{}, false, fmt.Errorf("reserve.lua answered %d", res.Code)
+}
+
+// Pending implements Reserver: Redis' pending orders, which an order leaves only after Postgres committed it.
+func (r *RedisReserver) Pending(ctx context.Context, id uuid.UUID) (model.Order, bool, error) {
+	rctx, cancel := r.redisContext(ctx)
+	defer cancel()
+	return r.gate.PendingOrder(rctx, id.String())
+}
+
+// WarmCustomers fills the positive cache with every customer that exists now (at start-up), so a launch of
+// customers who signed up before it costs no Postgres round trip at all.
+func (r *RedisReserver) WarmCustomers(ctx context.Context, ids func(ctx context.Context, each func(id int64)) error) error {
+	return ids(ctx, r.known.add)
+}
+
+// redisContext bounds one Redis call of the order path by RedisTimeout.
+func (r *RedisReserver) redisContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.cfg.RedisTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.cfg.RedisTimeout)
+}
+
+// customerExists checks a customer once per process: customers are never deleted, so a positive answer is
+// cached for good and the steady state costs no Postgres round trip. Deactivation is checked in Redis.
+func (r *RedisReserver) customerExists(ctx context.Context, id int64) error {
+	if r.known.has(id) {
+		return nil
+	}
+	if _, err := r.customers.Get(ctx, id); err != nil {
+		if errors.Is(err, model.ErrNotFound) {
+			return model.ErrUnknownCustomer
+		}
+		return err
+	}
+	r.known.add(id)
+	return nil
+}
+
+// DirectPlacer is what PostgresReserver needs from the Postgres orders repository (*pg.Orders): the whole
+// order path in one transaction, with the same rules as reserve.lua.
+type DirectPlacer interface {
+	PlaceDirect(ctx context.Context, o model.Order, idemTTL time.Duration) (model.Order, bool, error)
+}
+
+// PostgresReserver reserves in Postgres alone (RS_RESERVE_MODE=postgres), the baseline the bench compares
+// with: one transaction locks the disc row, checks the rules (the customer's existence and active flag
+// included) and inserts the order. An order is in Postgres once confirmed, so none is ever pending.
+type PostgresReserver struct {
+	store   DirectPlacer
+	idemTTL time.Duration
+}
+
+// NewPostgresReserver returns the Postgres reservation mode.
+func NewPostgresReserver(store DirectPlacer, idemTTL time.Duration) *PostgresReserver {
+	return &PostgresReserver{store: store, idemTTL: idemTTL}
+}
+
+// Reserve implements Reserver.
+func (r *PostgresReserver) Reserve(ctx context.Context, o model.Order) (model.Order, bool, error) {
+	return r.store.PlaceDirect(ctx, o, r.idemTTL)
+}
+
+// Pending implements Reserver: nothing is pending in Postgres mode.
+func (r *PostgresReserver) Pending(context.Context, uuid.UUID) (model.Order, bool, error) {
+	return model.Order{}, false, nil
+}
