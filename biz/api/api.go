@@ -65,13 +65,31 @@ type API struct {
 	writer *service.Writer
 	log    *zap.Logger
 
+	prepare    func(context.Context) error
 	relayEvery time.Duration
 }
 
-// New builds the shop. In Redis mode it first checks that both stores were made for this partition count,
-// loads into Redis every disc on sale that it lacks (never over live stock), applies what is left in the
-// outbox and writes the inactive customers, so the order path is ready when New returns.
+// New is Build then Prepare: the shop, ready to Run.
 func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
+	a, err := Build(d, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Prepare(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Prepare does the store work the order path needs before the shop serves. In Redis mode it checks that both
+// stores were made for this partition count, loads into Redis every disc on sale that it lacks (never over
+// live stock), applies what is left in the outbox, writes the inactive customers and warms the customer cache.
+func (a *API) Prepare(ctx context.Context) error { return a.prepare(ctx) }
+
+// Build assembles the shop from d: repositories, the services of the reservation mode, handlers and routes on
+// a Hertz server. It does no I/O; Prepare does the store work and Run serves. Every subcommand and every test
+// harness goes through these three.
+func Build(d Deps, opts ...config.Option) (*API, error) {
 	d = withDefaults(d)
 	discs, customers, orders := pg.NewDiscs(d.PG), pg.NewCustomers(d.PG), pg.NewOrders(d.PG)
 	a := &API{log: d.Log, relayEvery: d.RelayInterval}
@@ -79,9 +97,7 @@ func New(ctx context.Context, d Deps, opts ...config.Option) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.prepare(ctx); err != nil {
-		return nil, err
-	}
+	a.prepare = m.prepare
 	a.Orders, a.relay, a.writer = m.orders, m.relay, m.writer
 	catalog, people, reconciler := m.catalog, m.customers, m.reconciler
 	h, err := handler.New(handler.Deps{
@@ -114,15 +130,38 @@ func readiness(d Deps) []handler.Check {
 	return checks
 }
 
+// Defaults are the settings a shop gets where Deps leaves them zero. The command line's defaults are these
+// too (cmd/recordshop reads them), so each lives in this one place.
+var Defaults = Deps{
+	Mode:          ModeRedis,
+	Partitions:    16,
+	Namespace:     DefaultNamespace,
+	RelayInterval: time.Second,
+	Orders: service.OrderConfig{
+		IdempotencyTTL: 24 * time.Hour,
+		CancelWait:     2 * time.Second,
+		// reserve.lua runs in microseconds: a second without an answer means a stalled Redis, and a 503 to
+		// retry serves the buyer better than a hung request.
+		RedisTimeout: time.Second,
+	},
+	Writer: service.WriterConfig{BatchSize: 500, BatchWait: 5 * time.Millisecond, ClaimIdle: 30 * time.Second, MaxDeliveries: 5},
+}
+
 func withDefaults(d Deps) Deps {
+	or := func(v, def time.Duration) time.Duration {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
 	if d.Mode == "" {
-		d.Mode = ModeRedis
+		d.Mode = Defaults.Mode
 	}
 	if d.Partitions == 0 {
-		d.Partitions = 16
+		d.Partitions = Defaults.Partitions
 	}
 	if d.Namespace == "" {
-		d.Namespace = DefaultNamespace
+		d.Namespace = Defaults.Namespace
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -131,35 +170,21 @@ func withDefaults(d Deps) Deps {
 		d.CursorKey = make([]byte, 32)
 		_, _ = rand.Read(d.CursorKey) // crypto/rand never fails on a supported platform
 	}
-	if d.RelayInterval == 0 {
-		d.RelayInterval = time.Second
-	}
-	if d.Orders.IdempotencyTTL == 0 {
-		d.Orders.IdempotencyTTL = 24 * time.Hour
-	}
-	if d.Orders.CancelWait == 0 {
-		d.Orders.CancelWait = 2 * time.Second
-	}
-	if d.Orders.RedisTimeout == 0 {
-		// reserve.lua runs in microseconds: a second without an answer means a stalled Redis, and a 503 to
-		// retry serves the buyer better than a hung request (RS_REDIS_ORDER_TIMEOUT; same in cmd's config).
-		d.Orders.RedisTimeout = time.Second
-	}
+	d.RelayInterval = or(d.RelayInterval, Defaults.RelayInterval)
+	d.Orders.IdempotencyTTL = or(d.Orders.IdempotencyTTL, Defaults.Orders.IdempotencyTTL)
+	d.Orders.CancelWait = or(d.Orders.CancelWait, Defaults.Orders.CancelWait)
+	d.Orders.RedisTimeout = or(d.Orders.RedisTimeout, Defaults.Orders.RedisTimeout)
 	if d.Writer.Consumer == "" {
 		host, _ := os.Hostname()
 		d.Writer.Consumer = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	if d.Writer.BatchSize == 0 {
-		d.Writer.BatchSize = 500
+		d.Writer.BatchSize = Defaults.Writer.BatchSize
 	}
-	if d.Writer.BatchWait == 0 {
-		d.Writer.BatchWait = 5 * time.Millisecond
-	}
-	if d.Writer.ClaimIdle == 0 {
-		d.Writer.ClaimIdle = 30 * time.Second
-	}
+	d.Writer.BatchWait = or(d.Writer.BatchWait, Defaults.Writer.BatchWait)
+	d.Writer.ClaimIdle = or(d.Writer.ClaimIdle, Defaults.Writer.ClaimIdle)
 	if d.Writer.MaxDeliveries == 0 {
-		d.Writer.MaxDeliveries = 5
+		d.Writer.MaxDeliveries = Defaults.Writer.MaxDeliveries
 	}
 	return d
 }

@@ -54,13 +54,12 @@ type config struct {
 	StuckAfter       time.Duration // reconcile only
 }
 
+// defaultConfig is api.Defaults, which holds every default of the shop, plus what only the command line has.
 func defaultConfig() config {
-	return config{HTTPAddr: ":8080", Partitions: 16, LogLevel: "info", ReserveMode: "redis",
-		MaxBacklog: 20_000, WriterBatch: 500, WriterWait: 5 * time.Millisecond, ClaimIdle: 30 * time.Second,
-		// reserve.lua runs in microseconds and a round trip takes well under a millisecond even at launch
-		// rates: a second without an answer means Redis is stalled (a SIGSTOP, a swapping host, a blocked
-		// disk), and the buyer is better served by a 503 to retry than by a hung request. Same in api.withDefaults.
-		RedisTimeout: time.Second}
+	d := api.Defaults
+	return config{HTTPAddr: ":8080", Partitions: d.Partitions, LogLevel: "info", ReserveMode: d.Mode,
+		MaxBacklog: 20_000, WriterBatch: d.Writer.BatchSize, WriterWait: d.Writer.BatchWait, ClaimIdle: d.Writer.ClaimIdle,
+		RedisTimeout: d.Orders.RedisTimeout}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose

@@ -96,7 +96,10 @@ func (s *session) serve(ctx context.Context, onListen func(net.Addr)) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	shop, err := api.New(ctx, cfg.deps(pool, rdb, log, reg), server.WithListener(ln), server.WithExitWaitTime(shutdownGrace))
+	shop, err := api.Build(cfg.deps(pool, rdb, log, reg), server.WithListener(ln), server.WithExitWaitTime(shutdownGrace))
+	if err == nil {
+		err = shop.Prepare(ctx)
+	}
 	if err != nil {
 		_ = ln.Close()
 		return err
