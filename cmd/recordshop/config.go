@@ -111,28 +111,36 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	dur(&c.HTTPReadTimeout, "RS_HTTP_READ_TIMEOUT")
 	num(&c.HTTPMaxConns, "RS_HTTP_MAX_CONNS")
 
+	// Each subcommand declares, and -h shows, only the flags it reads; the RS_* variables are read for all.
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	uses := func(cmds ...string) bool { return slices.Contains(cmds, name) }
 	fs.StringVar(&c.PGURL, "pg-url", c.PGURL, "Postgres URL (RS_PG_URL)")
-	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (RS_REDIS_URL)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (RS_HTTP_ADDR)")
-	fs.Func("admin-tokens", "comma-separated admin bearer tokens (RS_ADMIN_TOKENS)", func(s string) error {
-		c.AdminTokens = splitList(s)
-		return nil
-	})
-	fs.Func("storefront-tokens", "comma-separated storefront bearer tokens (RS_STOREFRONT_TOKENS)", func(s string) error {
-		c.StorefrontTokens = splitList(s)
-		return nil
-	})
-	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "Redis partitions, fixed per deployment (RS_PARTITIONS)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (RS_LOG_LEVEL)")
-	fs.StringVar(&c.ReserveMode, "reserve-mode", c.ReserveMode, "redis or postgres (RS_RESERVE_MODE)")
-	fs.IntVar(&c.MaxBacklog, "max-backlog", c.MaxBacklog, "confirmed orders per partition waiting for Postgres before orders get 503; 0 = no bound (RS_MAX_BACKLOG)")
-	fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "most orders per writer transaction (RS_WRITER_BATCH)")
-	fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "how long a writer batch gathers orders after its first (RS_WRITER_WAIT)")
-	fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
-	fs.DurationVar(&c.RedisTimeout, "redis-order-timeout", c.RedisTimeout, "an order whose Redis call takes longer answers 503 + Retry-After (RS_REDIS_ORDER_TIMEOUT)")
+	if uses("serve", "dev", "writer", "reconcile") {
+		fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (RS_REDIS_URL)")
+		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "Redis partitions, fixed per deployment (RS_PARTITIONS)")
+	}
+	if uses("serve", "dev", "reconcile") {
+		fs.StringVar(&c.ReserveMode, "reserve-mode", c.ReserveMode, "redis or postgres (RS_RESERVE_MODE)")
+	}
+	if uses("serve", "dev", "writer") {
+		fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "most orders per writer transaction (RS_WRITER_BATCH)")
+		fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "how long a writer batch gathers orders after its first (RS_WRITER_WAIT)")
+		fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
+	}
 	switch name {
 	case "serve", "dev":
+		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (RS_HTTP_ADDR)")
+		fs.Func("admin-tokens", "comma-separated admin bearer tokens (RS_ADMIN_TOKENS)", func(s string) error {
+			c.AdminTokens = splitList(s)
+			return nil
+		})
+		fs.Func("storefront-tokens", "comma-separated storefront bearer tokens (RS_STOREFRONT_TOKENS)", func(s string) error {
+			c.StorefrontTokens = splitList(s)
+			return nil
+		})
+		fs.IntVar(&c.MaxBacklog, "max-backlog", c.MaxBacklog, "confirmed orders per partition waiting for Postgres before orders get 503; 0 = no bound (RS_MAX_BACKLOG)")
+		fs.DurationVar(&c.RedisTimeout, "redis-order-timeout", c.RedisTimeout, "an order whose Redis call takes longer answers 503 + Retry-After (RS_REDIS_ORDER_TIMEOUT)")
 		if name == "serve" {
 			fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
 		}

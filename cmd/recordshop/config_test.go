@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -142,5 +143,44 @@ func TestCursorKey(t *testing.T) {
 	set := config{CursorKey: "cursor-key-cccccccc", AdminTokens: a.AdminTokens}
 	if string(set.cursorKey()) != "cursor-key-cccccccc" {
 		t.Errorf("RS_CURSOR_KEY not used: %q", set.cursorKey())
+	}
+}
+
+// TestEachCommandShowsItsOwnFlags: -h of a subcommand lists the flags it reads and none that it ignores.
+func TestEachCommandShowsItsOwnFlags(t *testing.T) {
+	tests := []struct {
+		cmd        string
+		has, lacks []string
+	}{
+		{"migrate", []string{"-pg-url"}, []string{"-redis-url", "-writer-batch", "-http-addr", "-admin-tokens"}},
+		{"seed", []string{"-pg-url", "-discs"}, []string{"-redis-url", "-writer-batch", "-http-addr"}},
+		{"writer", []string{"-redis-url", "-writer-batch", "-writer-claim-idle"}, []string{"-http-addr", "-admin-tokens", "-max-backlog", "-json"}},
+		{"reconcile", []string{"-redis-url", "-json", "-fix", "-stuck-after"}, []string{"-http-addr", "-writer-batch", "-max-backlog"}},
+		{"serve", []string{"-http-addr", "-admin-tokens", "-writer-batch", "-no-migrate", "-http-read-timeout"}, []string{"-json", "-discs", "-stuck-after"}},
+		{"dev", []string{"-http-addr", "-no-writer"}, []string{"-no-migrate", "-json", "-discs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			var out, help strings.Builder
+			if err := run(context.Background(), []string{tt.cmd, "-h"}, env(nil), &out, &help); err != nil {
+				t.Fatalf("%s -h: %v", tt.cmd, err)
+			}
+			flags := map[string]bool{}
+			for _, line := range strings.Split(help.String(), "\n") {
+				if f, ok := strings.CutPrefix(line, "  -"); ok {
+					flags["-"+strings.Fields(f)[0]] = true
+				}
+			}
+			for _, f := range tt.has {
+				if !flags[f] {
+					t.Errorf("%s -h does not show %s:\n%s", tt.cmd, f, help.String())
+				}
+			}
+			for _, f := range tt.lacks {
+				if flags[f] {
+					t.Errorf("%s -h shows %s, which it does not read", tt.cmd, f)
+				}
+			}
+		})
 	}
 }
