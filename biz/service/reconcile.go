@@ -78,9 +78,13 @@ type ReconcileConfig struct {
 	Progress   func(done, total int)
 }
 
+// DefaultStuckAfter is how old a pending order or an unapplied stock event must be to count as stuck: the
+// writer lands an order in milliseconds and the relay sweeps every second, so a minute means something is wrong.
+const DefaultStuckAfter = time.Minute
+
 func (c ReconcileConfig) withDefaults() ReconcileConfig {
 	if c.StuckAfter == 0 {
-		c.StuckAfter = time.Minute
+		c.StuckAfter = DefaultStuckAfter
 	}
 	if c.Chunk == 0 {
 		c.Chunk = 200

@@ -155,7 +155,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 		fs.BoolVar(&c.Fix, "fix", false, "repair Redis from Postgres for the drift found, then check again")
 		fs.BoolVar(&c.Rebuild, "rebuild", false, "reload a Redis that lost its data entirely from Postgres, then check")
-		fs.DurationVar(&c.StuckAfter, "stuck-after", time.Minute, "pending orders and unapplied stock events older than this are stuck")
+		fs.DurationVar(&c.StuckAfter, "stuck-after", service.DefaultStuckAfter, "pending orders and unapplied stock events older than this are stuck")
 	}
 	return &c, fs, errors.Join(errs...)
 }
