@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -130,10 +129,7 @@ func build(t *testing.T, s serving) (*testAPI, *api.API) {
 // the test ends.
 func serve(t *testing.T, s serving) *testAPI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testenv.Listen(t)
 	s.opts = append([]config.Option{server.WithListener(ln), server.WithExitWaitTime(time.Second)}, s.opts...)
 	a, built := build(t, s)
 	a.base = "http://" + ln.Addr().String()

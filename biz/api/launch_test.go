@@ -21,7 +21,6 @@ import (
 	mw "github.com/learecordshop/recordshop/biz/middleware"
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/service"
-	rsredis "github.com/learecordshop/recordshop/dal/redis"
 	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
@@ -167,22 +166,18 @@ func (s *shop) buy(t *testing.T, customer, disc int64, qty int, key string) (int
 	return status, a
 }
 
-// settle waits (polling, bounded) until Postgres holds every order in ids, then checks that each is there
-// exactly once, that no other order exists, and that the ledger identity holds for every disc.
+// settle waits until Postgres holds as many orders as ids, then checks that each is there exactly once, that
+// no other order exists, and that the ledger identity holds for every disc.
 func (s *shop) settle(t *testing.T, ids map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, "the writer did not put every confirmed order in Postgres", func() (bool, string) {
 		var n int
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n >= len(ids) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n >= len(ids), fmt.Sprintf("%d of %d orders in Postgres", n, len(ids))
+	})
 	rows, err := s.pool.Query(ctx, `SELECT id::text FROM orders`)
 	if err != nil {
 		t.Fatal(err)
@@ -440,13 +435,13 @@ func TestPartitionCountMismatchIsRefused(t *testing.T) {
 		t.Fatalf("first start: %v", err)
 	}
 	deps.Partitions, deps.Registry = 8, prometheus.NewRegistry()
-	if _, err := api.New(context.Background(), deps); !errors.Is(err, rsredis.ErrPartitionMismatch) {
-		t.Fatalf("start with 8 partitions after 4: err = %v; want ErrPartitionMismatch", err)
+	if _, err := api.New(context.Background(), deps); !errors.Is(err, model.ErrPartitionsDisagree) {
+		t.Fatalf("start with 8 partitions after 4: err = %v; want ErrPartitionsDisagree", err)
 	}
 	// Redis alone disagreeing (a fresh database, the same Redis) is refused too.
 	deps.PG, deps.Partitions, deps.Registry = testenv.PG(t), 8, prometheus.NewRegistry()
-	if _, err := api.New(context.Background(), deps); !errors.Is(err, rsredis.ErrPartitionMismatch) {
-		t.Fatalf("redis made with 4 partitions, started with 8: err = %v; want ErrPartitionMismatch", err)
+	if _, err := api.New(context.Background(), deps); !errors.Is(err, model.ErrPartitionsDisagree) {
+		t.Fatalf("redis made with 4 partitions, started with 8: err = %v; want ErrPartitionsDisagree", err)
 	}
 }
 

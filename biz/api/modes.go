@@ -109,7 +109,7 @@ func claimPartitions(ctx context.Context, d Deps, gate *rsredis.Gate) error {
 		return err
 	}
 	if recorded != d.Partitions {
-		return fmt.Errorf("postgres was set up with %d partitions, configured %d: %w", recorded, d.Partitions, rsredis.ErrPartitionMismatch)
+		return fmt.Errorf("postgres was set up with %d partitions, configured %d: %w", recorded, d.Partitions, model.ErrPartitionsDisagree)
 	}
 	return gate.ClaimPartitions(ctx)
 }

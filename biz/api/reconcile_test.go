@@ -251,17 +251,14 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 				}
 				return
 			}
-			// The writer may still be taking a requeued dead letter; the check that follows must come clean.
-			deadline := time.Now().Add(10 * time.Second)
-			for !rep.Clean && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-				if rep, err = r.Check(context.Background(), 0); err != nil {
+			// A check after the repair must come clean; the writer may still be taking a requeued dead letter.
+			testenv.Eventually(t, 10*time.Second, "no check came clean after the repair", func() (bool, string) {
+				after, err := r.Check(context.Background(), 0)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if !rep.Clean {
-				t.Fatalf("after the repair: %s %+v", rep.Summary, rep.Problems)
-			}
+				return after.Clean, fmt.Sprintf("%s %+v", after.Summary, after.Problems)
+			})
 		})
 	}
 }

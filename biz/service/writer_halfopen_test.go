@@ -82,7 +82,7 @@ func TestWriterSurvivesHalfOpenPostgres(t *testing.T) {
 	}
 
 	buy(0, 5)
-	eventually(t, 10*time.Second, "the first orders in postgres through the proxy", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the first orders never reached postgres through the proxy", func() (bool, string) {
 		n := inPostgres()
 		return n == 5, fmt.Sprint(n, " of 5")
 	})
@@ -93,7 +93,7 @@ func TestWriterSurvivesHalfOpenPostgres(t *testing.T) {
 	dialled := pool.Stat().NewConnsCount()
 	buy(5, 15)
 	var failed attempt
-	eventually(t, 15*time.Second, "a flush to fail on the dead path", func() (bool, string) {
+	testenv.Eventually(t, 15*time.Second, "no flush failed on the dead path", func() (bool, string) {
 		for _, a := range store.since(cutAt) {
 			if a.err != nil {
 				failed = a
@@ -102,7 +102,7 @@ func TestWriterSurvivesHalfOpenPostgres(t *testing.T) {
 		}
 		return false, fmt.Sprint(len(store.since(cutAt)), " attempts since the cut, none failed yet")
 	})
-	eventually(t, 10*time.Second, "the writer to try again after the failure", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the writer did not try again after the failure", func() (bool, string) {
 		n := len(store.since(failed.end))
 		return n > 0, fmt.Sprint(n, " attempts after the failure")
 	})
@@ -113,7 +113,7 @@ func TestWriterSurvivesHalfOpenPostgres(t *testing.T) {
 	hole.heal()
 	healedAt := time.Now()
 
-	eventually(t, 30*time.Second, "every confirmed order in postgres after the path healed", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "not every confirmed order reached postgres after the path healed", func() (bool, string) {
 		n := inPostgres()
 		return n >= len(placed), fmt.Sprintf("%d of %d", n, len(placed))
 	})
@@ -149,7 +149,7 @@ func TestWriterSurvivesHalfOpenPostgres(t *testing.T) {
 	if err := f.pool.QueryRow(ctx, `SELECT stock FROM discs WHERE id = $1`, d.ID).Scan(&pgStock); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the writer to acknowledge every entry", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the writer did not acknowledge every entry", func() (bool, string) {
 		n, err := f.rdb.HLen(ctx, f.gate.Keys().Pending(f.gate.Keys().Partition(d.ID))).Result()
 		return err == nil && n == 0, fmt.Sprint(n, " pending ", err)
 	})
@@ -196,23 +196,6 @@ func (s *recordingStore) since(t time.Time) []attempt {
 	return out
 }
 
-// eventually waits for cond with testenv.Eventually and, when it never holds, logs cond's last note on what it
-// saw.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var note string
-	defer func() {
-		if t.Failed() {
-			t.Logf("waiting for %s; last: %s", what, note)
-		}
-	}()
-	testenv.Eventually(t, timeout, what, func() bool {
-		var ok bool
-		ok, note = cond()
-		return ok
-	})
-}
-
 // blackhole is a TCP proxy on 127.0.0.1. Cut, it stops passing bytes in both directions, and stops dialling
 // the target for new connections, while it keeps every socket open: its kernel goes on accepting and
 // acknowledging, so the client sees a peer that never answers. Healed, it passes on what it held, in order,
@@ -229,10 +212,7 @@ type blackhole struct {
 
 func startBlackhole(t *testing.T, target string) *blackhole {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testenv.Listen(t)
 	b := &blackhole{ln: ln, target: target, open: make(chan struct{}), done: make(chan struct{})}
 	close(b.open)
 	b.wg.Add(1)

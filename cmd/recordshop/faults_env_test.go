@@ -29,6 +29,7 @@ import (
 	"github.com/learecordshop/recordshop/dal/devstack"
 	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 // childEnvVar makes the test binary run recordshop instead of the tests: its value is the command line
@@ -84,21 +85,13 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	port := freePort(t)
+	// serve binds this port again on every (re)start, so the test's listener gives it up at once.
+	ln := testenv.Listen(t)
+	addr := ln.Addr().String()
+	_ = ln.Close()
 	e := &faultEnv{t: t, stack: stack, pool: pool, rdb: rdb, keys: rsredis.Keys{Namespace: "rs:", Partitions: faultPartitions},
-		addr: "127.0.0.1:" + strconv.Itoa(port)}
-	e.base = "http://" + e.addr
+		addr: addr, base: "http://" + addr}
 	return e
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // env is the configuration of every recordshop process of the test; extra ("K=V") overrides it.
@@ -191,42 +184,31 @@ func (c *child) consumer() string {
 func (e *faultEnv) startServe(flags string, extraEnv ...string) *child {
 	e.t.Helper()
 	c := e.startChild(strings.TrimSpace("serve "+flags), extraEnv...)
-	client := &http.Client{Timeout: time.Second}
-	e.waitFor(30*time.Second, "serve ready", func() (bool, string) {
+	testenv.Eventually(e.t, 30*time.Second, "recordshop serve never became ready", func() (bool, string) {
 		if c.exited() {
 			e.t.Fatalf("recordshop serve exited during start-up:\n%s", c.stderr.tail(20))
 		}
-		resp, err := client.Get(e.base + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
+		return e.ready()
 	})
 	return c
 }
 
-// waitFor polls cond until it holds or timeout passes (then the test fails with cond's last note).
-func (e *faultEnv) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, note := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("waited %v for %s; last: %s", timeout, what, note)
-		}
-		time.Sleep(20 * time.Millisecond)
+// ready asks the shop on e.addr whether it is ready; the string says what it answered.
+func (e *faultEnv) ready() (bool, string) {
+	resp, err := (&http.Client{Timeout: time.Second}).Get(e.base + "/readyz")
+	if err != nil {
+		return false, err.Error()
 	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, resp.Status
 }
 
-// startShopInProcess runs the shop in this process on e.addr over rdb, the way serve does: the API, the stock
-// relay, and the writer when withWriter. It returns the configuration, from which a test builds more writers.
+// startShopInProcess runs the shop in this process on e.addr over rdb, the way serve does (api.Build, Prepare,
+// Run): the API, the stock relay, and the writer when withWriter. It stops it when the test ends, and returns
+// the configuration, from which a test builds more writers.
 func (e *faultEnv) startShopInProcess(rdb *goredis.Client, withWriter bool) config {
 	e.t.Helper()
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := pg.Migrate(ctx, e.pool); err != nil {
 		e.t.Fatal(err)
 	}
@@ -237,36 +219,28 @@ func (e *faultEnv) startShopInProcess(rdb *goredis.Client, withWriter bool) conf
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	shop, err := api.New(ctx, cfg.deps(e.pool, rdb, zap.NewNop(), prometheus.NewRegistry()),
+	e.t.Cleanup(func() { _ = ln.Close() })
+	// A second, not serve's 10, for idle keep-alive connections at the stop: the tests leave some behind.
+	shop, err := api.Build(cfg.deps(e.pool, rdb, zap.NewNop(), prometheus.NewRegistry()),
 		server.WithListener(ln), server.WithExitWaitTime(time.Second))
+	if err == nil {
+		err = shop.Prepare(ctx)
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	bgCtx, stopBackground := context.WithCancel(ctx)
-	bgDone := make(chan error, 1)
-	go func() { bgDone <- shop.RunBackground(bgCtx, withWriter) }()
-	go func() { _ = shop.Server.Run() }()
+	done := make(chan error, 1)
+	go func() { done <- shop.Run(ctx, withWriter, 5*time.Second) }()
 	e.t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for !shop.Server.IsRunning() && sctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond) // the engine marks itself running asynchronously
-		}
-		_ = shop.Server.Shutdown(sctx)
-		stopBackground()
-		if err := <-bgDone; err != nil {
-			e.t.Errorf("background work: %v", err)
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("the in-process shop stopped with an error: %v", err)
 		}
 	})
-	client := &http.Client{Timeout: time.Second}
-	e.waitFor(10*time.Second, "the shop to serve", func() (bool, string) {
-		resp, err := client.Get(e.base + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	// Prepared and listening: the first request waits in the listener's backlog until the server takes it.
+	if ok, answer := e.ready(); !ok {
+		e.t.Fatalf("/readyz of the in-process shop answered %s; want 200 OK", answer)
+	}
 	return cfg
 }
 
@@ -290,7 +264,7 @@ func (e *faultEnv) createLaunchDisc() int64 {
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(raw, &d) != nil || d.ID == 0 {
 		e.t.Fatalf("create disc: %d %s", resp.StatusCode, raw)
 	}
-	e.waitFor(10*time.Second, "the disc in redis", func() (bool, string) {
+	testenv.Eventually(e.t, 10*time.Second, "the disc never reached redis", func() (bool, string) {
 		n, err := e.rdb.HGet(context.Background(), e.keys.Disc(d.ID), "avail").Int64()
 		return err == nil && n == discStock, fmt.Sprint(n, err)
 	})
@@ -340,7 +314,7 @@ func (e *faultEnv) holdWriterInBatch(disc int64) (release func()) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM discs WHERE id = $1 FOR UPDATE`, disc); err != nil {
 		e.t.Fatal(err)
 	}
-	e.waitFor(10*time.Second, "a writer batch waiting on the disc's row", func() (bool, string) {
+	testenv.Eventually(e.t, 10*time.Second, "no writer batch waited on the disc's row", func() (bool, string) {
 		var n int
 		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
 			AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO orders%'`).Scan(&n)
@@ -375,7 +349,7 @@ func (e *faultEnv) verify(l *launch, disc int64) {
 	ctx := context.Background()
 	confirmed := l.confirmedIDs()
 	p := e.keys.Partition(disc)
-	e.waitFor(45*time.Second, "the writer to drain", func() (bool, string) {
+	testenv.Eventually(e.t, 45*time.Second, "the writer did not drain", func() (bool, string) {
 		n, err := e.pgOrders()
 		if err != nil {
 			return false, err.Error()

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 // retryBudget bounds how long one buyer keeps retrying one request: a real storefront gives up at some point,
@@ -168,13 +170,10 @@ func (l *launch) fail(msg string) {
 // waitAnswered waits until n requests have a definitive answer: the launch is under way.
 func (l *launch) waitAnswered(n int64) {
 	l.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for l.answered.Load() < n {
-		if time.Now().After(deadline) {
-			l.t.Fatalf("only %d answers after 30s; want %d", l.answered.Load(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(l.t, 30*time.Second, fmt.Sprintf("fewer than %d requests were answered", n), func() (bool, string) {
+		got := l.answered.Load()
+		return got >= n, fmt.Sprint(got, " answered")
+	})
 }
 
 // wait waits for the last answer, fails the test for every request that did not end confirmed, and logs the

@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"github.com/learecordshop/recordshop/dal/testenv"
 	"github.com/learecordshop/recordshop/scripts/lua"
 )
 
@@ -63,7 +64,7 @@ func TestFaultRedisReplyLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			var orders []string
-			e.waitFor(10*time.Second, "the writer to drain", func() (bool, string) {
+			testenv.Eventually(t, 10*time.Second, "the writer did not drain", func() (bool, string) {
 				n, _ := e.rdb.HLen(ctx, e.keys.Pending(e.keys.Partition(disc))).Result()
 				return n == 0, fmt.Sprint(n, " pending")
 			})
@@ -136,10 +137,7 @@ type replyCutter struct {
 
 func startReplyCutter(t *testing.T, target, sha string) *replyCutter {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testenv.Listen(t)
 	p := &replyCutter{ln: ln, target: target, sha: []byte(sha)}
 	p.wg.Add(1)
 	go p.accept()

@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/learecordshop/recordshop/biz/problem"
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 // TestFaultRedisStalled freezes the test's own redis-server (SIGSTOP): it accepts connections and bytes and
@@ -78,7 +79,7 @@ func TestFaultRedisStalled(t *testing.T) {
 	var status int
 	var replayed bool
 	var id string
-	e.waitFor(10*time.Second, "a definitive answer to the retry", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the retry never got a definitive answer", func() (bool, string) {
 		status, replayed, id = placeOnce(t, e.base, buyers[1], disc, key)
 		return status < 500, fmt.Sprint(status)
 	})
@@ -87,7 +88,7 @@ func TestFaultRedisStalled(t *testing.T) {
 	}
 
 	p0 := e.keys.Partition(disc)
-	e.waitFor(20*time.Second, "the writer to drain", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the writer did not drain", func() (bool, string) {
 		n, err := e.rdb.HLen(ctx, e.keys.Pending(p0)).Result()
 		return err == nil && n == 0, fmt.Sprint(n, " pending ", err)
 	})

@@ -31,6 +31,7 @@ import (
 	"github.com/learecordshop/recordshop/biz/api"
 	"github.com/learecordshop/recordshop/biz/model"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -72,7 +73,7 @@ func TestFaultWriterKilledMidBatch(t *testing.T) {
 	p := e.keys.Partition(disc)
 	writer := e.startChild("writer")
 	l := startLaunch(t, e.base, disc, buyers, launchRate, 5*time.Second)
-	e.waitFor(20*time.Second, "the writer to flush orders", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the writer did not flush 200 orders", func() (bool, string) {
 		n, err := e.pgOrders()
 		return n >= 200, fmt.Sprint(n, " orders ", err)
 	})
@@ -102,15 +103,22 @@ func TestFaultWriterKilledMidBatch(t *testing.T) {
 	for _, u := range unacked {
 		heldIDs = append(heldIDs, u.ID)
 	}
-	committedAfterDeath := false
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && !committedAfterDeath; time.Sleep(20 * time.Millisecond) {
+	// The batch is one statement: once the lock goes it runs to its end, committed or not. Wait for that end
+	// (no other client inserts orders now), then look at what it left.
+	testenv.Eventually(t, 10*time.Second, "the dead writer's batch never ended in postgres", func() (bool, string) {
 		var n int
-		_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE stream_id = ANY($1)`, heldIDs).Scan(&n)
-		committedAfterDeath = n == len(heldIDs)
+		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+			AND state <> 'idle' AND query LIKE '%INSERT INTO orders%'`).Scan(&n)
+		return err == nil && n == 0, fmt.Sprint(n, " still running, ", err)
+	})
+	var inPG int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE stream_id = ANY($1)`, heldIDs).Scan(&inPG); err != nil {
+		t.Fatal(err)
 	}
+	committedAfterDeath := inPG == len(heldIDs)
 
 	next := e.startChild("writer")
-	e.waitFor(20*time.Second, "the new writer to take over the dead one's entries", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the new writer did not take over the dead one's entries", func() (bool, string) {
 		pel := e.pendingOf(p)
 		return pel[dead] == 0, fmt.Sprint(pel)
 	})
@@ -290,7 +298,7 @@ func TestFaultServeKilled(t *testing.T) {
 		t.Fatalf("serve's writer was killed inside a batch but held no unacknowledged entries")
 	}
 	before := l.retries.Load()
-	e.waitFor(10*time.Second, "buyers retrying against the dead server", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "buyers did not retry against the dead server", func() (bool, string) {
 		return l.retries.Load()-before >= 20, fmt.Sprint(l.retries.Load()-before, " retries")
 	})
 	next := e.startServe("")
@@ -325,7 +333,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	var flushFailSeen time.Time
 	// Hold the outage until the writer has failed and backed off for a while (50 ms doubling: about five
 	// attempts in 1.5 s) and the shop has kept confirming orders.
-	e.waitFor(15*time.Second, "orders confirmed and writer attempts failing while postgres is down", func() (bool, string) {
+	testenv.Eventually(t, 15*time.Second, "while postgres was down, the shop did not go on confirming orders with its writer failing", func() (bool, string) {
 		if flushFailSeen.IsZero() && serve.stderr.count(flushFailLine) > 0 {
 			flushFailSeen = time.Now()
 		}
@@ -379,7 +387,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	}
 	down := time.Now()
 	retriesBefore := l.retries.Load()
-	e.waitFor(10*time.Second, "buyers retrying and the writer failing while redis is down", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "while redis was down, buyers did not retry or the writer did not fail", func() (bool, string) {
 		retries, logged := l.retries.Load()-retriesBefore, serve.stderr.count(outageLine)
 		return retries >= 20 && logged > 0, fmt.Sprintf("%d retries, writer failure logged %d times", retries, logged)
 	})
@@ -424,7 +432,7 @@ func TestFaultPoisonEntryDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(20*time.Second, "both entries in the dead letters", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the two entries did not reach the dead letters", func() (bool, string) {
 		n, err := e.rdb.XLen(ctx, e.keys.DeadLetters(p)).Result()
 		return n >= 2, fmt.Sprint(n, err)
 	})

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/learecordshop/recordshop/dal/pg"
+	"github.com/learecordshop/recordshop/dal/testenv"
 )
 
 // TestPoolDialerNoticesDeadPaths checks the socket options of the pool's connections, which the blackhole test
@@ -15,11 +16,7 @@ import (
 // 5 s, every 2 s, and a connection whose bytes stay unacknowledged for 10 s is dropped. Without them a path
 // that silently drops packets holds a connection for about 15 minutes.
 func TestPoolDialerNoticesDeadPaths(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testenv.Listen(t)
 	go func() {
 		if c, err := ln.Accept(); err == nil {
 			defer c.Close()

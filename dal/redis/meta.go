@@ -10,12 +10,6 @@ import (
 	"github.com/learecordshop/recordshop/biz/model"
 )
 
-// ErrPartitionMismatch refuses to start against a store made for another partition count. It is
-// model.ErrPartitionsDisagree: one fact, one sentinel, whichever store found it.
-//
-// Deprecated: match model.ErrPartitionsDisagree.
-var ErrPartitionMismatch = model.ErrPartitionsDisagree
-
 // ClaimPartitions records the partition count in Redis on first use and refuses a different one later.
 func (g *Gate) ClaimPartitions(ctx context.Context) error {
 	if err := g.rdb.HSetNX(ctx, g.keys.Meta(), "partitions", g.keys.Partitions).Err(); err != nil {
@@ -26,7 +20,7 @@ func (g *Gate) ClaimPartitions(ctx context.Context) error {
 		return wrap("redis.claim_partitions", err)
 	}
 	if n != g.keys.Partitions {
-		return fmt.Errorf("redis has %d partitions, configured %d: %w", n, g.keys.Partitions, ErrPartitionMismatch)
+		return fmt.Errorf("redis has %d partitions, configured %d: %w", n, g.keys.Partitions, model.ErrPartitionsDisagree)
 	}
 	return nil
 }

@@ -6,7 +6,7 @@
 // Each test then asks for its own migrated database (PG, PGURL) and its own Redis key prefix (Redis), so tests
 // never see each other's data. Without servers the tests skip, except under CI=true, where Main fails instead:
 // a CI run that silently skipped its integration tests would prove nothing. Eventually is the one way a test
-// waits for something to happen.
+// waits for something to happen, and Listen gives a test a port of its own.
 //
 // It owns the servers' lifetime for one test binary and each test's share of them. It must not reach above dal:
 // it hands out stores, never services or an HTTP server (a test that needs the shop running starts it through

@@ -154,12 +154,11 @@ func TestStackRestartKeepsData(t *testing.T) {
 	}
 }
 
-// waitAOFWritten polls INFO persistence until the AOF buffer is empty, i.e. every acknowledged write has been
-// handed to the kernel and survives the death of the process.
+// waitAOFWritten waits until the AOF buffer is empty, i.e. every acknowledged write has been handed to the
+// kernel and survives the death of the process.
 func waitAOFWritten(t *testing.T, client *redis.Client) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "the AOF buffer was never written", func() (bool, string) {
 		info, err := client.Info(t.Context(), "persistence").Result()
 		if err != nil {
 			t.Fatalf("info persistence: %v", err)
@@ -167,14 +166,8 @@ func waitAOFWritten(t *testing.T, client *redis.Client) {
 		if !strings.Contains(info, "aof_enabled:1") {
 			t.Fatalf("the devstack runs Redis without AOF:\n%s", info)
 		}
-		if strings.Contains(info, "aof_buffer_length:0\r\n") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("AOF buffer still not written after 10s:\n%s", info)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return strings.Contains(info, "aof_buffer_length:0\r\n"), info
+	})
 }
 
 func tables(t *testing.T, pool *pgxpool.Pool, names []string) []string {
