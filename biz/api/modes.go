@@ -3,9 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/learecordshop/recordshop/biz/handler"
 	"github.com/learecordshop/recordshop/biz/model"
@@ -123,41 +120,5 @@ func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *ser
 
 // newRelay is the stock relay between d's Postgres and gate.
 func newRelay(d Deps, gate *rsredis.Gate) *service.Relay {
-	return service.NewRelay(stockEvents{pg.NewStockEvents(d.PG)}, relayDiscs{discs: pg.NewDiscs(d.PG), keys: gate.Keys()}, gate, d.Log)
-}
-
-// stockEvents gives the relay the stock_events outbox in its own terms.
-type stockEvents struct{ *pg.StockEvents }
-
-func (s stockEvents) Unapplied(ctx context.Context, discID int64, limit int) ([]service.StockEvent, error) {
-	events, err := s.StockEvents.Unapplied(ctx, discID, limit)
-	out := make([]service.StockEvent, len(events))
-	for i, e := range events {
-		out[i] = service.StockEvent(e)
-	}
-	return out, err
-}
-
-// relayDiscs gives the relay the discs it loads into Redis whole, each read from the ledger snapshot that
-// reconcile also reads.
-type relayDiscs struct {
-	discs *pg.Discs
-	keys  rsredis.Keys
-}
-
-func (r relayDiscs) Get(ctx context.Context, id int64) (model.Disc, error) {
-	return r.discs.Get(ctx, id)
-}
-
-func (r relayDiscs) Ledger(ctx context.Context, discID int64, pending []uuid.UUID) (service.DiscLedger, error) {
-	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: r.keys.Partition(discID),
-		DiscIDs: []int64{discID}, LastID: "0-0", PendingIDs: pending, StuckAfter: time.Hour})
-	if err != nil {
-		return service.DiscLedger{}, err
-	}
-	l, ok := ledger[discID]
-	if !ok {
-		return service.DiscLedger{}, model.ErrNotFound
-	}
-	return service.DiscLedger{Stock: l.Stock, Version: l.Version, Bought: l.Confirmed, Persisted: persisted}, nil
+	return service.NewRelay(pg.NewStockEvents(d.PG), pg.NewDiscs(d.PG), gate, d.Log)
 }

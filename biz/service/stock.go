@@ -13,41 +13,20 @@ import (
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
-// StockEvent is one stock change Postgres committed that Redis has not applied yet (a row of the
-// stock_events outbox), with the disc as it is now (Redis takes its price, limit, sale start and active flag
-// from it) and, for a cancel, the customer whose units come back.
-type StockEvent struct {
-	DiscID     int64
-	Version    int64
-	Delta      int64
-	Reason     string
-	CustomerID int64 // cancels only
-	Disc       model.Disc
-}
-
 // EventStore is what the relay needs from the Postgres stock_events outbox.
 type EventStore interface {
 	// Unapplied returns up to limit unapplied events of one disc (every disc when discID is 0), each disc's
 	// in version order.
-	Unapplied(ctx context.Context, discID int64, limit int) ([]StockEvent, error)
+	Unapplied(ctx context.Context, discID int64, limit int) ([]model.StockEvent, error)
 	MarkApplied(ctx context.Context, discID, version int64) error
-}
-
-// DiscLedger is a disc's stock as Postgres has it, read in one snapshot with the units each customer has in
-// confirmed orders and which of some pending orders Postgres has by now.
-type DiscLedger struct {
-	Stock     int64
-	Version   int64
-	Bought    map[int64]int64 // confirmed units per customer
-	Persisted map[uuid.UUID]bool
 }
 
 // DiscReader is what the relay needs to load discs whole.
 type DiscReader interface {
 	Get(ctx context.Context, id int64) (model.Disc, error)
-	// Ledger reads a disc's stock and units per customer in one snapshot, with which of pending Postgres has;
-	// model.ErrNotFound when there is no such disc.
-	Ledger(ctx context.Context, discID int64, pending []uuid.UUID) (DiscLedger, error)
+	// DiscLedger reads a disc's stock and units per customer in one snapshot, with which of pending Postgres
+	// has; model.ErrNotFound when there is no such disc. partition is the disc's Redis partition.
+	DiscLedger(ctx context.Context, partition int, discID int64, pending []uuid.UUID) (model.DiscLedger, error)
 }
 
 // StockGate is what the relay needs from the Redis stock gate (*rsredis.Gate): apply.lua, loading a disc
@@ -57,6 +36,7 @@ type StockGate interface {
 	Load(ctx context.Context, s rsredis.DiscState, bought map[int64]int64) (bool, error)
 	Available(ctx context.Context, discIDs []int64) (map[int64]int64, error)
 	PendingOrders(ctx context.Context, discID int64) ([]model.Order, error)
+	Keys() rsredis.Keys
 }
 
 // Relay carries stock changes that start in Postgres (the stock_events outbox) to Redis, exactly once and in
@@ -117,7 +97,7 @@ func (r *Relay) sync(ctx context.Context, discID int64) (int, error) {
 
 // apply carries one event. A disc Redis does not have is loaded whole, which covers this event and every
 // earlier one.
-func (r *Relay) apply(ctx context.Context, e StockEvent) error {
+func (r *Relay) apply(ctx context.Context, e model.StockEvent) error {
 	change := rsredis.Change{Disc: discState(e.Disc, e.Version), Delta: e.Delta}
 	if e.Reason == "cancel" {
 		change.CustomerID, change.CustomerDelta = e.CustomerID, -e.Delta
@@ -157,7 +137,7 @@ func (r *Relay) Load(ctx context.Context, discID int64) error {
 	for i, o := range pending {
 		ids[i] = o.ID
 	}
-	l, err := r.discs.Ledger(ctx, discID, ids)
+	l, err := r.discs.DiscLedger(ctx, r.gate.Keys().Partition(discID), discID, ids)
 	if err != nil {
 		return err
 	}

@@ -37,47 +37,13 @@ func newFixture(t *testing.T) *fixture {
 	rdb, prefix := testenv.Redis(t)
 	f := &fixture{pool: pool, rdb: rdb, discs: pg.NewDiscs(pool)}
 	f.gate = rsredis.NewGate(rdb, rsredis.Keys{Namespace: prefix, Partitions: 4})
-	f.relay = service.NewRelay(stockEvents{pg.NewStockEvents(pool)}, relayDiscs{discs: f.discs, keys: f.gate.Keys()}, f.gate, zap.NewNop())
+	f.relay = service.NewRelay(pg.NewStockEvents(pool), f.discs, f.gate, zap.NewNop())
 	stock := service.NewRedisStock(f.relay, f.gate)
 	f.catalog = service.NewCatalog(f.discs, stock, zap.NewNop())
 	f.people = service.NewCustomers(pg.NewCustomers(pool), f.gate)
 	cfg := service.OrderConfig{IdempotencyTTL: time.Hour, CancelWait: 50 * time.Millisecond}
 	f.orders = service.NewOrders(pg.NewOrders(pool), service.NewRedisReserver(f.gate, pg.NewCustomers(pool), cfg), stock, cfg, time.Now)
 	return f
-}
-
-// stockEvents and relayDiscs give the relay dal/pg's outbox and discs in its own terms, as biz/api wires them.
-type stockEvents struct{ *pg.StockEvents }
-
-func (s stockEvents) Unapplied(ctx context.Context, discID int64, limit int) ([]service.StockEvent, error) {
-	events, err := s.StockEvents.Unapplied(ctx, discID, limit)
-	out := make([]service.StockEvent, len(events))
-	for i, e := range events {
-		out[i] = service.StockEvent(e)
-	}
-	return out, err
-}
-
-type relayDiscs struct {
-	discs *pg.Discs
-	keys  rsredis.Keys
-}
-
-func (r relayDiscs) Get(ctx context.Context, id int64) (model.Disc, error) {
-	return r.discs.Get(ctx, id)
-}
-
-func (r relayDiscs) Ledger(ctx context.Context, discID int64, pending []uuid.UUID) (service.DiscLedger, error) {
-	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: r.keys.Partition(discID),
-		DiscIDs: []int64{discID}, LastID: "0-0", PendingIDs: pending, StuckAfter: time.Hour})
-	if err != nil {
-		return service.DiscLedger{}, err
-	}
-	l, ok := ledger[discID]
-	if !ok {
-		return service.DiscLedger{}, model.ErrNotFound
-	}
-	return service.DiscLedger{Stock: l.Stock, Version: l.Version, Bought: l.Confirmed, Persisted: persisted}, nil
 }
 
 func (f *fixture) disc(t *testing.T, stock int64) model.Disc {

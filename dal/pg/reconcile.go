@@ -2,12 +2,14 @@ package pg
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/learecordshop/recordshop/biz/model"
 )
 
 // LedgerDisc is what Postgres says of one disc for reconcile, read in one snapshot.
@@ -140,4 +142,20 @@ func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, translate("discs.all_ids", err)
+}
+
+// DiscLedger reads one disc's stock, version and confirmed units per customer in one snapshot, with which of
+// pending (orders Redis confirmed) Postgres has by now: what the relay needs to load the disc into Redis whole.
+// partition is the disc's Redis partition; model.ErrNotFound when there is no such disc.
+func (r *Discs) DiscLedger(ctx context.Context, partition int, discID int64, pending []uuid.UUID) (model.DiscLedger, error) {
+	ledger, persisted, err := r.Ledger(ctx, LedgerQuery{Partition: partition, DiscIDs: []int64{discID}, LastID: "0-0",
+		PendingIDs: pending, StuckAfter: time.Hour})
+	if err != nil {
+		return model.DiscLedger{}, err
+	}
+	l, ok := ledger[discID]
+	if !ok {
+		return model.DiscLedger{}, fmt.Errorf("discs.disc_ledger: %w", model.ErrNotFound)
+	}
+	return model.DiscLedger{Stock: l.Stock, Version: l.Version, Bought: l.Confirmed, Persisted: persisted}, nil
 }

@@ -18,17 +18,6 @@ type StockEvents struct {
 // NewStockEvents returns the stock events repository on pool.
 func NewStockEvents(pool *pgxpool.Pool) *StockEvents { return &StockEvents{pool: pool} }
 
-// StockEvent is one unapplied change, with the disc as it is now (Redis takes its price, limit, sale start and
-// active flag from it) and, for a cancel, the customer whose units come back.
-type StockEvent struct {
-	DiscID     int64
-	Version    int64
-	Delta      int64
-	Reason     string
-	CustomerID int64 // cancels only
-	Disc       model.Disc
-}
-
 const selectUnapplied = `
 SELECT e.disc_id, e.version, e.delta, e.reason, COALESCE(o.customer_id, 0), d.*
 FROM stock_events e
@@ -39,13 +28,13 @@ ORDER BY e.disc_id, e.version
 LIMIT $2`
 
 // Unapplied returns up to limit unapplied events in (disc, version) order; discID 0 means every disc.
-func (r *StockEvents) Unapplied(ctx context.Context, discID int64, limit int) ([]StockEvent, error) {
+func (r *StockEvents) Unapplied(ctx context.Context, discID int64, limit int) ([]model.StockEvent, error) {
 	rows, err := r.pool.Query(ctx, selectUnapplied, discID, limit)
 	if err != nil {
 		return nil, translate("stock_events.unapplied", err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StockEvent, error) {
-		var e StockEvent
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (model.StockEvent, error) {
+		var e model.StockEvent
 		var err error
 		e.Disc, err = scanDiscAfter(row, []any{&e.DiscID, &e.Version, &e.Delta, &e.Reason, &e.CustomerID})
 		return e, err
