@@ -83,6 +83,12 @@ func TestHealthDocsAndMetrics(t *testing.T) {
 		if got := res.header.Get("X-Request-Id"); got != "req-42" {
 			t.Errorf("X-Request-Id %q, want the caller's req-42", got)
 		}
+		for _, free := range []string{"ana@example.com", "has space", strings.Repeat("x", 65)} {
+			res := a.do(t, request{method: http.MethodGet, path: "/healthz", header: map[string]string{"X-Request-Id": free}})
+			if got := res.header.Get("X-Request-Id"); got == free || got == "" {
+				t.Errorf("X-Request-Id %q kept (%q); want one made here: it is logged and echoed", free, got)
+			}
+		}
 		if got := a.call(t, http.MethodGet, "/healthz", "", nil).header.Get("X-Request-Id"); got == "" {
 			t.Errorf("no X-Request-Id made for a request without one")
 		}

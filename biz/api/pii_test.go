@@ -49,7 +49,7 @@ func TestNoPersonalDataInLogs(t *testing.T) {
 		{method: http.MethodPost, path: "/v1/customers", token: storefrontToken, body: mustJSON(t, body.with("birth_date", "2999-01-01"))},
 		{method: http.MethodPost, path: "/v1/customers", token: storefrontToken, body: []byte(`{"name":"` + name + `","email":"` + email + `"`)},
 		{method: http.MethodPost, path: "/v1/customers", token: storefrontToken, body: mustJSON(t, body.with("nme", name))},
-		{method: http.MethodGet, path: path, token: storefrontToken},
+		{method: http.MethodGet, path: path, token: storefrontToken, header: map[string]string{"X-Request-Id": email}},
 		{method: http.MethodPatch, path: path, token: storefrontToken, body: mustJSON(t, obj{"name": name, "phone": phone})},
 		{method: http.MethodPatch, path: path, token: storefrontToken, body: mustJSON(t, obj{"email": email + "\u202e"})},
 		{method: http.MethodGet, path: "/v1/customers?email=" + url.QueryEscape(email) + "&name=" + url.QueryEscape(name), token: adminToken},

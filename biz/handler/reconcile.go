@@ -53,9 +53,9 @@ func (h *Handler) Reconcile(ctx context.Context, c *app.RequestContext) {
 	}
 	var disc int64
 	if s := q.Get("disc"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			fields = append(fields, model.FieldError{Field: "disc", Detail: "must be a positive id"})
+		n, ok := model.ParseID(s)
+		if !ok {
+			fields = append(fields, model.FieldError{Field: "disc", Detail: "must be a positive id written in decimal digits"})
 		}
 		disc = n
 	}

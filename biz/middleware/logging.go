@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"time"
 
@@ -19,6 +20,10 @@ import (
 // RequestIDHeader carries the request id, taken from the caller when given, else made here.
 const RequestIDHeader = "X-Request-Id"
 
+// requestIDPattern is what a caller's request id may hold to be kept: it is logged and echoed, so free text
+// (which could carry personal data or control characters) is replaced by an id made here.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
 // AccessLog logs one line per request with its id, route, status and latency: at debug level for answers
 // below 500, so a launch does not drown in log lines, and at error level for 5xx. It logs neither query
 // strings nor bodies: they hold personal data.
@@ -26,7 +31,7 @@ func AccessLog(log *zap.Logger) app.HandlerFunc {
 	return func(ctx context.Context, c *app.RequestContext) {
 		start := time.Now()
 		id := string(c.GetHeader(RequestIDHeader))
-		if id == "" || len(id) > 64 {
+		if !requestIDPattern.MatchString(id) {
 			var b [8]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
