@@ -3,7 +3,6 @@ package model
 import (
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -143,43 +142,47 @@ func (p queryParser) text(name string) string {
 	return s
 }
 
+// boolean reads true or false, spelled so: strconv.ParseBool's 1, t, T and TRUE would give one filter many
+// spellings.
 func (p queryParser) boolean(name string) *bool {
 	s := p.q.Get(name)
 	if s == "" {
 		return nil
 	}
-	b, err := strconv.ParseBool(s)
-	if err != nil {
+	if s != "true" && s != "false" {
 		p.v.add(name, "must be true or false")
 		return nil
 	}
+	b := s == "true"
 	return &b
 }
 
+// year reads a release year written canonically (ParseID) within the catalog's range.
 func (p queryParser) year(name string) int {
 	s := p.q.Get(name)
 	if s == "" {
 		return 0
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < MinReleaseYear || n > MaxReleaseYear {
+	n, ok := ParseID(s)
+	if !ok || n < MinReleaseYear || n > MaxReleaseYear {
 		p.v.add(name, "must be a year between %d and %d", MinReleaseYear, MaxReleaseYear)
 		return 0
 	}
-	return n
+	return int(n)
 }
 
+// limit reads the page size written canonically (ParseID), 1 to MaxLimit.
 func (p queryParser) limit() int {
 	s := p.q.Get("limit")
 	if s == "" {
 		return DefaultLimit
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > MaxLimit {
+	n, ok := ParseID(s)
+	if !ok || n > MaxLimit {
 		p.v.add("limit", "must be a whole number from 1 to %d", MaxLimit)
 		return DefaultLimit
 	}
-	return n
+	return int(n)
 }
 
 // cursor decodes ?cursor= and checks it was made for the same sort order.

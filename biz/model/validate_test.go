@@ -210,6 +210,14 @@ func TestParseDiscQuery(t *testing.T) {
 		{"artst=hohpe", []string{"artst"}},
 		{"name=a&name=b", []string{"name"}},
 		{"name=" + strings.Repeat("x", 201), []string{"name"}},
+		// One spelling per value: numbers in canonical decimal, booleans as true or false.
+		{"year=%2B2000", []string{"year"}},
+		{"year=02000", []string{"year"}},
+		{"limit=%2B5", []string{"limit"}},
+		{"limit=05", []string{"limit"}},
+		{"in_stock=1", []string{"in_stock"}},
+		{"in_stock=TRUE", []string{"in_stock"}},
+		{"archived=f", []string{"archived"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
