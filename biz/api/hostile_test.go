@@ -1001,7 +1001,7 @@ func TestHostileNames(t *testing.T) {
 	refused := []struct{ name, value string }{
 		{"zero width space", "\u200b"}, {"zero width non-joiner", "\u200c"}, {"zero width joiner", "\u200d"},
 		{"word joiner", "\u2060"}, {"byte order mark", "\ufeff"}, {"zero-width mix", "\u200b\u200c\u200d\u2060\ufeff"},
-		{"zero width between spaces", " \u200b "}, {"no-break spaces", "\u00a0\u00a0"}, {"em and thin spaces", "\u2003\u2009"},
+		{"combining marks alone", "\u0301\u0308"}, {"zero width between spaces", " \u200b "}, {"no-break spaces", "\u00a0\u00a0"}, {"em and thin spaces", "\u2003\u2009"},
 		{"ideographic space", "\u3000"},
 	}
 	for _, r := range []rune{0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069} {

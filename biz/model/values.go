@@ -85,11 +85,11 @@ func isBidiControl(r rune) bool {
 	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
 }
 
-// visible reports whether s has at least one character that shows: a letter, digit, mark, punctuation or
-// symbol. A name of only spaces or zero-width characters is no name.
+// visible reports whether s has at least one character that shows by itself: a letter, digit, punctuation or
+// symbol. A name of only spaces, zero-width characters or combining marks (with no letter to sit on) is no name.
 func visible(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
-		return unicode.In(r, unicode.L, unicode.N, unicode.M, unicode.P, unicode.S)
+		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
 	}) >= 0
 }
 
