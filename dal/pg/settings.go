@@ -2,9 +2,11 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -16,8 +18,16 @@ WITH ins AS (
     INSERT INTO settings (key, value) VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING RETURNING value
 )
 SELECT value FROM ins UNION ALL SELECT value FROM settings WHERE key = 'partitions' LIMIT 1`
+	// Two first starts at once: the second INSERT waits for the first to commit and then does nothing, but
+	// its SELECT still reads the snapshot taken before that commit and finds no row. A new statement sees it.
 	var v string
-	if err := pool.QueryRow(ctx, q, strconv.Itoa(partitions)).Scan(&v); err != nil {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = pool.QueryRow(ctx, q, strconv.Itoa(partitions)).Scan(&v); !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+	}
+	if err != nil {
 		return 0, translate("settings.claim_partitions", err)
 	}
 	n, err := strconv.Atoi(v)
