@@ -94,9 +94,22 @@ func TestAuthEveryRoute(t *testing.T) {
 	}
 }
 
+// TestPathIDs: a path id is a canonical positive decimal and an order id the canonical hyphenated UUID; every
+// other spelling is 400 invalid-path on every route with an :id, and an id that names nothing is 404.
 func TestPathIDs(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	a := newAPI(t) // empty: an id wrongly read as 1 finds nothing to change
+	const order = "0190b7a4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"
+	type id struct{ name, wire string }
+	invalid := []id{{"abc", "abc"}, {"0", "0"}, {"-1", "-1"}, {"1.5", "1.5"}, {"1e3", "1e3"}, {"space", "%20"}, {"20 digits", "99999999999999999999"}}
+	numeric := append(slices.Clone(invalid),
+		id{"01", "01"}, id{"+1", "+1"}, id{"leading space", "%201"}, id{"trailing space", "1%20"}, id{"0x10", "0x10"},
+		id{"2^63", "9223372036854775808"}, id{"NUL", "%00"},
+		id{"1 then NUL", "1%00"}, id{"fullwidth 1", "%EF%BC%91"})
+	orderIDs := append(slices.Clone(invalid),
+		id{"braced UUID", "%7B" + order + "%7D"}, id{"URN UUID", "urn:uuid:" + order},
+		id{"32 hex digits", strings.ReplaceAll(order, "-", "")}, id{"UUID with a space", order + "%20"},
+		id{"UUID then NUL", order + "%00"}, id{"number", "1"})
 	// A body each route that takes one accepts, so that an unknown id gets as far as the lookup.
 	bodies := map[string]obj{
 		"PATCH /v1/customers/:id":    {"name": "Ana"},
@@ -109,15 +122,15 @@ func TestPathIDs(t *testing.T) {
 			continue
 		}
 		n++
-		body := bodies[r.Method+" "+r.Path]
-		unknown := "987654"
+		ids, unknown := numeric, "987654"
 		if strings.HasPrefix(r.Path, "/v1/orders/") { // orders are named by UUID
-			unknown = "0190b7a4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"
+			ids, unknown = orderIDs, order
 		}
+		body := bodies[r.Method+" "+r.Path]
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
-			for _, id := range []string{"abc", "0", "-1", "1.5", "1e3", "99999999999999999999", "%20"} {
-				t.Run("id "+id, func(t *testing.T) {
-					res := a.call(t, r.Method, concrete(r.Path, id), adminToken, body)
+			for _, tt := range ids {
+				t.Run(tt.name, func(t *testing.T) {
+					res := a.call(t, r.Method, concrete(r.Path, tt.wire), adminToken, body)
 					wantProblem(t, res, http.StatusBadRequest, "invalid-path", []string{"id"})
 				})
 			}
@@ -127,8 +140,8 @@ func TestPathIDs(t *testing.T) {
 			})
 		})
 	}
-	if n < 9 {
-		t.Errorf("only %d routes with :id; want at least the 5 customer and 4 disc routes", n)
+	if n < 11 {
+		t.Errorf("only %d routes with :id; want the customer, disc and order ones", n)
 	}
 }
 

@@ -556,53 +556,7 @@ func TestHostileRouting(t *testing.T) {
 	})
 }
 
-// R6: a path id is a canonical positive decimal, an order id the canonical hyphenated UUID.
-func TestHostilePathIDs(t *testing.T) {
-	t.Parallel()
-	a := newAPI(t) // empty: an id wrongly read as 1 finds nothing to change
-	const order = "0190b7a4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"
-	type id struct{ name, wire string }
-	numeric := []id{
-		{"01", "01"}, {"+1", "+1"}, {"-1", "-1"}, {"0", "0"}, {"leading space", "%201"}, {"trailing space", "1%20"},
-		{"1e3", "1e3"}, {"0x10", "0x10"}, {"2^63", "9223372036854775808"}, {"NUL", "%00"}, {"1 then NUL", "1%00"},
-		{"fullwidth 1", "%EF%BC%91"},
-	}
-	orderIDs := []id{
-		{"braced UUID", "%7B" + order + "%7D"}, {"URN UUID", "urn:uuid:" + order}, {"32 hex digits", strings.ReplaceAll(order, "-", "")},
-		{"UUID with a space", order + "%20"}, {"UUID then NUL", order + "%00"}, {"number", "1"},
-	}
-	bodies := map[string]obj{
-		"PATCH /v1/customers/:id":    {"name": "Ana"},
-		"PATCH /v1/discs/:id":        {"price_cents": 100},
-		"POST /v1/discs/:id/restock": {"delta": 1},
-	}
-	n := 0
-	for _, r := range routes(t) {
-		if !strings.Contains(r.Path, ":id") {
-			continue
-		}
-		n++
-		ids, unknown := numeric, "987654"
-		if strings.HasPrefix(r.Path, "/v1/orders/") {
-			ids, unknown = orderIDs, order
-		}
-		body := bodies[r.Method+" "+r.Path]
-		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
-			for _, tt := range ids {
-				t.Run(tt.name, func(t *testing.T) {
-					res := a.call(t, r.Method, concrete(r.Path, tt.wire), adminToken, body)
-					wantProblem(t, res, http.StatusBadRequest, "invalid-path", []string{"id"})
-				})
-			}
-			t.Run("canonical unknown id", func(t *testing.T) {
-				wantProblem(t, a.call(t, r.Method, concrete(r.Path, unknown), adminToken, body), http.StatusNotFound, "not-found", nil)
-			})
-		})
-	}
-	if n < 11 {
-		t.Errorf("only %d routes with :id; want the customer, disc and order ones", n)
-	}
-}
+// R6 (path ids) is TestPathIDs in errors_test.go.
 
 // R7: text filters with NULs, invalid UTF-8 and control characters; dates outside 1900..9999.
 func TestHostileQueryText(t *testing.T) {
