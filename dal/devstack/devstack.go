@@ -617,6 +617,18 @@ func findRedis() string {
 	return ""
 }
 
+// findRedisCli returns redis-cli from PATH, else /usr/bin/redis-cli, else "". Debian ships it in redis-tools, which
+// redis-server depends on.
+func findRedisCli() string {
+	if p, err := exec.LookPath("redis-cli"); err == nil {
+		return p
+	}
+	if isExecutable("/usr/bin/redis-cli") {
+		return "/usr/bin/redis-cli"
+	}
+	return ""
+}
+
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
