@@ -37,7 +37,7 @@ const (
 // Deps are the built dependencies and settings of the API.
 type Deps struct {
 	PG       *pgxpool.Pool
-	Redis    *goredis.Client
+	Redis    goredis.UniversalClient // one server, a cluster or a Sentinel-managed primary (rsredis.NewClient)
 	Tokens   mw.Tokens
 	Log      *zap.Logger
 	Registry *prometheus.Registry
@@ -47,6 +47,7 @@ type Deps struct {
 	Partitions int    // Redis partitions (16 when 0)
 	Namespace  string // prefix of every Redis key (DefaultNamespace when empty)
 	Orders     service.OrderConfig
+	RedisWait  rsredis.Replication // replicas every reservation waits for (none when zero)
 	Writer     service.WriterConfig
 	// CursorKey signs list cursors; every replica needs the same one (a random key when empty, which suits a
 	// single process and tests).
@@ -213,7 +214,7 @@ func (a *API) RunBackground(ctx context.Context, withWriter bool) error {
 // NewWriter builds a writer alone (`recordshop writer`), after the same partition check as the API.
 func NewWriter(ctx context.Context, d Deps) (*service.Writer, error) {
 	d = withDefaults(d)
-	gate := rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions})
+	gate := newGate(d)
 	if err := claimPartitions(ctx, d, gate); err != nil {
 		return nil, err
 	}
@@ -232,5 +233,5 @@ func NewReconciler(d Deps, cfg service.ReconcileConfig) *service.Reconciler {
 	if d.Mode == ModePostgres {
 		return service.NewLedgerReconciler(pg.NewDiscs(d.PG), cfg, d.Now)
 	}
-	return newReconciler(d, rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}), cfg)
+	return newReconciler(d, newGate(d), cfg)
 }

@@ -45,7 +45,7 @@ func wireMode(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Order
 // applies what is left in the outbox, writes the inactive customers and warms the customer cache, so the
 // order path is ready when it returns.
 func wireRedis(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orders) (modeServices, error) {
-	gate := rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions})
+	gate := newGate(d)
 	relay := newRelay(d, gate)
 	stock := service.NewRedisStock(relay, gate)
 	reserver := service.NewRedisReserver(gate, customers, d.Orders)
@@ -121,4 +121,9 @@ func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *ser
 // newRelay is the stock relay between d's Postgres and gate.
 func newRelay(d Deps, gate *rsredis.Gate) *service.Relay {
 	return service.NewRelay(pg.NewStockEvents(d.PG), pg.NewDiscs(d.PG), gate, d.Log)
+}
+
+// newGate is the Redis stock gate of d: its key layout and its replication wait.
+func newGate(d Deps) *rsredis.Gate {
+	return rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}).WithReplication(d.RedisWait)
 }

@@ -22,13 +22,20 @@ import (
 	"github.com/learecordshop/recordshop/biz/edge"
 	mw "github.com/learecordshop/recordshop/biz/middleware"
 	"github.com/learecordshop/recordshop/biz/service"
+	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
 // config is every setting of every subcommand. Defaults live here; env (RS_*) overrides them and flags
 // override env. Each subcommand validates the part it uses.
 type config struct {
 	PGURL            string
-	RedisURL         string
+	RedisURL         string   // one Redis server
+	RedisCluster     []string // or the seed nodes of a Redis Cluster
+	RedisSentinels   []string // or the Sentinels of a primary, with RedisMaster
+	RedisMaster      string
+	WaitReplicas     int           // replicas every reservation waits for; -1 = the topology's default
+	WaitTimeout      time.Duration // how long it waits (rsredis.DefaultWaitTimeout when 0)
+	MetricsAddr      string        // writer only: where /metrics and /healthz listen
 	HTTPAddr         string
 	AdminTokens      []string
 	StorefrontTokens []string
@@ -43,7 +50,7 @@ type config struct {
 	CursorKey        string        // signs list cursors; derived from the admin tokens when empty
 	HTTPReadTimeout  time.Duration // serve and dev: a request's line, headers and body (edge.Defaults when 0)
 	HTTPMaxConns     int           // serve and dev: connections served at once (edge.Defaults when 0)
-	NoMigrate        bool          // serve only
+	NoMigrate        bool          // serve and writer
 	NoWriter         bool          // serve and dev
 	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
 	SeedDiscs        int           // seed only
@@ -59,7 +66,7 @@ func defaultConfig() config {
 	d := api.Defaults
 	return config{HTTPAddr: ":8080", Partitions: d.Partitions, LogLevel: "info", ReserveMode: d.Mode,
 		MaxBacklog: 20_000, WriterBatch: d.Writer.BatchSize, WriterWait: d.Writer.BatchWait, ClaimIdle: d.Writer.ClaimIdle,
-		RedisTimeout: d.Orders.RedisTimeout}
+		RedisTimeout: d.Orders.RedisTimeout, WaitReplicas: -1, MetricsAddr: ":9091"}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
@@ -74,6 +81,14 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	}
 	str(&c.PGURL, "RS_PG_URL")
 	str(&c.RedisURL, "RS_REDIS_URL")
+	str(&c.RedisMaster, "RS_REDIS_SENTINEL_MASTER")
+	str(&c.MetricsAddr, "RS_METRICS_ADDR")
+	if v := getenv("RS_REDIS_CLUSTER_ADDRS"); v != "" {
+		c.RedisCluster = splitList(v)
+	}
+	if v := getenv("RS_REDIS_SENTINEL_ADDRS"); v != "" {
+		c.RedisSentinels = splitList(v)
+	}
 	str(&c.HTTPAddr, "RS_HTTP_ADDR")
 	str(&c.LogLevel, "RS_LOG_LEVEL")
 	str(&c.ReserveMode, "RS_RESERVE_MODE")
@@ -110,6 +125,8 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	dur(&c.RedisTimeout, "RS_REDIS_ORDER_TIMEOUT")
 	dur(&c.HTTPReadTimeout, "RS_HTTP_READ_TIMEOUT")
 	num(&c.HTTPMaxConns, "RS_HTTP_MAX_CONNS")
+	num(&c.WaitReplicas, "RS_REDIS_WAIT_REPLICAS")
+	dur(&c.WaitTimeout, "RS_REDIS_WAIT_TIMEOUT")
 
 	// Each subcommand declares, and -h shows, only the flags it reads; the RS_* variables are read for all.
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -117,7 +134,18 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	fs.StringVar(&c.PGURL, "pg-url", c.PGURL, "Postgres URL (RS_PG_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (RS_LOG_LEVEL)")
 	if uses("serve", "dev", "writer", "reconcile") {
-		fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (RS_REDIS_URL)")
+		fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "one Redis server, redis://[:password@]host:port/db (RS_REDIS_URL)")
+		fs.Func("redis-cluster-addrs", "Redis Cluster seed nodes, host:port,... (RS_REDIS_CLUSTER_ADDRS)", func(s string) error {
+			c.RedisCluster = splitList(s)
+			return nil
+		})
+		fs.Func("redis-sentinel-addrs", "Sentinels of the Redis primary, host:port,... (RS_REDIS_SENTINEL_ADDRS)", func(s string) error {
+			c.RedisSentinels = splitList(s)
+			return nil
+		})
+		fs.StringVar(&c.RedisMaster, "redis-sentinel-master", c.RedisMaster, "the primary's name at the Sentinels (RS_REDIS_SENTINEL_MASTER)")
+		fs.IntVar(&c.WaitReplicas, "redis-wait-replicas", c.WaitReplicas, "replicas that must have each reservation before its 201; -1 = 0 on one server, 1 on a cluster or Sentinel (RS_REDIS_WAIT_REPLICAS)")
+		fs.DurationVar(&c.WaitTimeout, "redis-wait-timeout", c.WaitTimeout, fmt.Sprintf("how long a reservation waits for its replicas; 0 = %v (RS_REDIS_WAIT_TIMEOUT)", rsredis.DefaultWaitTimeout))
 		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "Redis partitions, fixed per deployment (RS_PARTITIONS)")
 	}
 	if uses("serve", "dev", "reconcile") {
@@ -148,6 +176,9 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", c.HTTPReadTimeout, fmt.Sprintf("a request's line, headers and body must arrive within this; 0 = %v (RS_HTTP_READ_TIMEOUT)", edge.Defaults.ReadTimeout))
 		fs.IntVar(&c.HTTPMaxConns, "http-max-conns", c.HTTPMaxConns, fmt.Sprintf("connections served at once, more wait to be accepted; 0 = %d (RS_HTTP_MAX_CONNS)", edge.Defaults.MaxConns))
 		fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("RS_PPROF_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (RS_PPROF_ADDR; off by default)")
+	case "writer":
+		fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
+		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "where the writer serves /metrics and /healthz; \"\" = nowhere (RS_METRICS_ADDR)")
 	case "seed":
 		fs.IntVar(&c.SeedDiscs, "discs", 0, "also generate this many discs (for benchmarks)")
 	case "reconcile":
@@ -182,8 +213,19 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 		}
 	}
 	if needRedis {
-		if u, err := url.Parse(c.RedisURL); c.RedisURL == "" || err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			errs = append(errs, errors.New("RS_REDIS_URL must be a redis:// URL"))
+		t := c.topology()
+		if t.Kind() == rsredis.KindServer {
+			if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+				errs = append(errs, errors.New("RS_REDIS_URL must be a redis:// URL"))
+			}
+		} else if err := t.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.WaitReplicas < -1 || c.WaitReplicas > 16 {
+			errs = append(errs, fmt.Errorf("RS_REDIS_WAIT_REPLICAS=%d must be between 0 and 16 (or -1, the topology's default)", c.WaitReplicas))
+		}
+		if c.WaitTimeout < 0 || (c.WaitTimeout > 0 && c.WaitTimeout >= c.RedisTimeout) {
+			errs = append(errs, fmt.Errorf("RS_REDIS_WAIT_TIMEOUT=%v must be below RS_REDIS_ORDER_TIMEOUT=%v", c.WaitTimeout, c.RedisTimeout))
 		}
 	}
 	if needServe {
@@ -239,7 +281,8 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 func (c config) fields() []zap.Field {
 	return []zap.Field{
 		zap.String("pg_url", redact(c.PGURL)),
-		zap.String("redis_url", redact(c.RedisURL)),
+		zap.String("redis", c.topology().String()),
+		zap.Int("redis_wait_replicas", c.replication().Replicas),
 		zap.String("http_addr", c.HTTPAddr),
 		zap.Int("admin_tokens", len(c.AdminTokens)),
 		zap.Int("storefront_tokens", len(c.StorefrontTokens)),
@@ -258,17 +301,36 @@ func (c config) fields() []zap.Field {
 }
 
 // deps turns the config into the API's dependencies.
-func (c config) deps(pool *pgxpool.Pool, rdb *goredis.Client, log *zap.Logger, reg *prometheus.Registry) api.Deps {
+func (c config) deps(pool *pgxpool.Pool, rdb goredis.UniversalClient, log *zap.Logger, reg *prometheus.Registry) api.Deps {
 	return api.Deps{
 		PG: pool, Redis: rdb, Log: log, Registry: reg, Now: time.Now,
 		Tokens:     mw.NewTokens(c.AdminTokens, c.StorefrontTokens),
 		Mode:       c.ReserveMode,
 		Partitions: c.Partitions,
 		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog, RedisTimeout: c.RedisTimeout},
+		RedisWait:  c.replication(),
 		CursorKey:  c.cursorKey(),
 		HTTP:       edge.Limits{ReadTimeout: c.HTTPReadTimeout, MaxConns: c.HTTPMaxConns},
 		Writer:     service.WriterConfig{BatchSize: c.WriterBatch, BatchWait: c.WriterWait, ClaimIdle: c.ClaimIdle},
 	}
+}
+
+// topology is how the shop reaches Redis.
+func (c config) topology() rsredis.Topology {
+	return rsredis.Topology{URL: c.RedisURL, Cluster: c.RedisCluster, Sentinels: c.RedisSentinels, Master: c.RedisMaster}
+}
+
+// replication is the reservation's replication wait: RS_REDIS_WAIT_REPLICAS, or by default 1 where Redis has
+// replicas to wait for (a cluster, a Sentinel-managed primary) and 0 on one server.
+func (c config) replication() rsredis.Replication {
+	n := c.WaitReplicas
+	if n < 0 {
+		n = 0
+		if k := c.topology().Kind(); k == rsredis.KindCluster || k == rsredis.KindSentinel {
+			n = 1
+		}
+	}
+	return rsredis.Replication{Replicas: n, Timeout: c.WaitTimeout}
 }
 
 // cursorKey is RS_CURSOR_KEY, or else a key derived from the admin tokens: every replica holds those, so

@@ -32,6 +32,8 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		"RS_REDIS_ORDER_TIMEOUT": "250ms",
 		"RS_CURSOR_KEY":          "cursor-key-cccccccc",
 		"RS_HTTP_READ_TIMEOUT":   "3s",
+		"RS_REDIS_WAIT_REPLICAS": "2",
+		"RS_REDIS_WAIT_TIMEOUT":  "100ms",
 	})
 	cfg, fs, err := parseConfig("serve", getenv)
 	if err != nil {
@@ -46,6 +48,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		Partitions: 8, LogLevel: "debug", ReserveMode: "postgres", NoMigrate: true,
 		MaxBacklog: 1000, WriterBatch: 200, WriterWait: 20 * time.Millisecond, ClaimIdle: 5 * time.Second,
 		RedisTimeout: 250 * time.Millisecond, CursorKey: "cursor-key-cccccccc", HTTPReadTimeout: 3 * time.Second, HTTPMaxConns: 100,
+		WaitReplicas: 2, WaitTimeout: 100 * time.Millisecond, MetricsAddr: ":9091",
 	}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Fatalf("config (-want +got):\n%s", diff)
@@ -88,6 +91,19 @@ func TestConfigValidate(t *testing.T) {
 		{"zero writer batch", func(c *config) { c.WriterBatch = 0 }, "RS_WRITER_BATCH"},
 		{"claim idle too short", func(c *config) { c.ClaimIdle = time.Millisecond }, "RS_WRITER_CLAIM_IDLE"},
 		{"order redis timeout too short", func(c *config) { c.RedisTimeout = time.Millisecond }, "RS_REDIS_ORDER_TIMEOUT"},
+		{"cluster", func(c *config) { c.RedisURL, c.RedisCluster = "", []string{"10.0.0.1:6379", "10.0.0.2:6379"} }, ""},
+		{"cluster with credentials and tls", func(c *config) {
+			c.RedisURL, c.RedisCluster = "", []string{"rediss://app:pw@node1:6379", "node2:6379", "rediss://app:pw@node3:6379"}
+		}, ""},
+		{"cluster nodes disagreeing on the password", func(c *config) {
+			c.RedisURL, c.RedisCluster = "", []string{"redis://:a@node1:6379", "redis://:b@node2:6379"}
+		}, "passwords"},
+		{"cluster node without a port", func(c *config) { c.RedisURL, c.RedisCluster = "", []string{"node1"} }, "host:port"},
+		{"cluster and one server", func(c *config) { c.RedisCluster = []string{"10.0.0.1:6379"} }, "exactly one"},
+		{"sentinel", func(c *config) { c.RedisURL, c.RedisSentinels, c.RedisMaster = "", []string{"s1:26379"}, "shop" }, ""},
+		{"sentinel without a master name", func(c *config) { c.RedisURL, c.RedisSentinels = "", []string{"s1:26379"} }, "RS_REDIS_SENTINEL_MASTER"},
+		{"wait replicas out of range", func(c *config) { c.WaitReplicas = 17 }, "RS_REDIS_WAIT_REPLICAS"},
+		{"wait timeout beyond the order timeout", func(c *config) { c.WaitTimeout = c.RedisTimeout }, "RS_REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +125,32 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestReplicationDefaults: a reservation waits for one replica by default where there are replicas (a cluster,
+// a Sentinel-managed primary) and for none on one server; RS_REDIS_WAIT_REPLICAS overrides both.
+func TestReplicationDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"one server", map[string]string{"RS_REDIS_URL": "redis://r:6379/0"}, 0},
+		{"cluster", map[string]string{"RS_REDIS_CLUSTER_ADDRS": "a:1,b:2"}, 1},
+		{"sentinel", map[string]string{"RS_REDIS_SENTINEL_ADDRS": "s:26379", "RS_REDIS_SENTINEL_MASTER": "m"}, 1},
+		{"cluster, set to 0", map[string]string{"RS_REDIS_CLUSTER_ADDRS": "a:1", "RS_REDIS_WAIT_REPLICAS": "0"}, 0},
+		{"one server, set to 1", map[string]string{"RS_REDIS_URL": "redis://r:6379/0", "RS_REDIS_WAIT_REPLICAS": "1"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := parseConfig("serve", env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.replication().Replicas; got != tt.want {
+				t.Fatalf("replicas waited for = %d; want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestConfigLogMasksSecrets(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := config{PGURL: "postgres://app:s3cret@db/shop", RedisURL: "redis://:hunter2@cache:6379/0",
@@ -122,6 +164,10 @@ func TestConfigLogMasksSecrets(t *testing.T) {
 		if strings.Contains(line, secret) {
 			t.Fatalf("log line shows a secret %q: %s", secret, line)
 		}
+	}
+	cluster := config{RedisCluster: []string{"rediss://app:clusterpw@node1:6379", "node2:6379"}}
+	if shown := cluster.topology().String(); strings.Contains(shown, "clusterpw") || !strings.Contains(shown, "node2:6379") {
+		t.Fatalf("cluster topology shown as %q; want the nodes without the password", shown)
 	}
 	if !strings.Contains(line, "db/shop") || !strings.Contains(line, "admin_tokens=1") {
 		t.Fatalf("log line lost the non-secret parts: %s", line)

@@ -54,7 +54,7 @@ func servePprof(addr string, log *zap.Logger) (stop func(), err error) {
 }
 
 // connect opens Postgres (migrating it when asked) and, when asked, Redis.
-func connect(ctx context.Context, cfg config, migrate, withRedis bool, log *zap.Logger) (*pgxpool.Pool, *goredis.Client, error) {
+func connect(ctx context.Context, cfg config, migrate, withRedis bool, log *zap.Logger) (*pgxpool.Pool, goredis.UniversalClient, error) {
 	pool, err := pg.Connect(ctx, cfg.PGURL)
 	if err != nil {
 		return nil, nil, err
@@ -70,7 +70,7 @@ func connect(ctx context.Context, cfg config, migrate, withRedis bool, log *zap.
 	if !withRedis {
 		return pool, nil, nil
 	}
-	rdb, err := rsredis.Connect(ctx, cfg.RedisURL)
+	rdb, err := rsredis.Connect(ctx, cfg.topology())
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

@@ -25,7 +25,7 @@ type session struct {
 	cfg  config
 	log  *zap.Logger
 	pool *pgxpool.Pool
-	rdb  *goredis.Client // nil unless needs.redis
+	rdb  goredis.UniversalClient // nil unless needs.redis
 }
 
 // open validates cfg for n, builds the logger and connects. On error nothing is left open.

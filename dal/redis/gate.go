@@ -17,6 +17,7 @@ type Gate struct {
 	load     *goredis.Script
 	snapshot *goredis.Script
 	adjust   *goredis.Script
+	repl     Replication
 }
 
 // NewGate returns the gate over rdb with the given key layout.
@@ -24,6 +25,14 @@ func NewGate(rdb goredis.UniversalClient, keys Keys) *Gate {
 	return &Gate{rdb: rdb, keys: keys,
 		reserve: goredis.NewScript(lua.Reserve), apply: goredis.NewScript(lua.Apply), load: goredis.NewScript(lua.Load),
 		snapshot: goredis.NewScript(lua.Snapshot), adjust: goredis.NewScript(lua.Adjust)}
+}
+
+// WithReplication returns the gate with the replication wait r (see Replication); the zero value, the default,
+// answers as soon as the primary has a write.
+func (g *Gate) WithReplication(r Replication) *Gate {
+	c := *g
+	c.repl = r
+	return &c
 }
 
 // Keys returns the key layout.

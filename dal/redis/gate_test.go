@@ -32,19 +32,19 @@ var now = time.UnixMilli(1_767_225_600_123).UTC()
 // backend is a server the script tables run on.
 type backend struct {
 	name string
-	open func(t *testing.T) (*goredis.Client, string) // a client and a key namespace of the test's own
+	open func(t *testing.T) (goredis.UniversalClient, string) // a client and a key namespace of the test's own
 }
 
 // backends: miniredis (gopher-lua) and the real Redis, whose Lua is the one production runs. A script that only
 // works on one of them fails here.
 var backends = []backend{
-	{"miniredis", func(t *testing.T) (*goredis.Client, string) {
+	{"miniredis", func(t *testing.T) (goredis.UniversalClient, string) {
 		mr := miniredis.RunT(t)
 		rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { _ = rdb.Close() })
 		return rdb, "t:"
 	}},
-	{"redis", func(t *testing.T) (*goredis.Client, string) { return testenv.Redis(t) }},
+	{"redis", func(t *testing.T) (goredis.UniversalClient, string) { return testenv.Redis(t) }},
 }
 
 // realRedis is the real-Redis backend, for the tests that need true concurrency or the script cache.
@@ -52,7 +52,7 @@ func realRedis(t *testing.T) fixture { return newFixture(t, backends[1]) }
 
 type fixture struct {
 	t   *testing.T
-	rdb *goredis.Client
+	rdb goredis.UniversalClient
 	ns  string
 	k   rsredis.Keys
 	g   *rsredis.Gate
@@ -137,9 +137,11 @@ func (f fixture) dump() map[string]any {
 	f.t.Helper()
 	ctx := f.t.Context()
 	out := map[string]any{}
-	iter := f.rdb.Scan(ctx, 0, f.ns+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	keys, err := testenv.Keys(ctx, f.rdb, f.ns)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, key := range keys {
 		typ, err := f.rdb.Type(ctx, key).Result()
 		if err != nil {
 			f.t.Fatal(err)
@@ -164,9 +166,6 @@ func (f fixture) dump() map[string]any {
 			f.t.Fatal(err)
 		}
 		out[key] = v
-	}
-	if err := iter.Err(); err != nil {
-		f.t.Fatal(err)
 	}
 	return out
 }

@@ -49,7 +49,8 @@ type ReserveResult struct {
 	Value    int64 // units left, units the customer may still buy, sale start ms, or backlog
 }
 
-// Reserve runs reserve.lua: one Redis round trip (EVALSHA, or EVAL after a restart emptied the script cache).
+// Reserve runs reserve.lua: one Redis round trip (EVALSHA, or EVAL after a restart or a promotion emptied the
+// script cache), with WAIT in the same round trip when the gate has a replication wait.
 func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error) {
 	o := r.Order
 	p := g.keys.Partition(o.DiscID)
@@ -64,9 +65,13 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	}
 	keys := []string{g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey, g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p)}
 	// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
+	touch := "0" // with the replication wait, a replay writes, so that its WAIT covers the first answer's write
+	if g.repl.Replicas > 0 {
+		touch = "1"
+	}
 	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), fingerprint,
-		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey}
-	ans, err := g.reserve.Run(ctx, g.rdb, keys, args...).Result()
+		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey, touch}
+	ans, acked, err := g.evalWrite(ctx, g.reserve, keys, args...)
 	if err != nil && !replied(err) {
 		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
 		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
@@ -76,7 +81,18 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	if err != nil {
 		return ReserveResult{}, wrap("redis.reserve", err)
 	}
-	return readReserve(r, ans)
+	res, err := readReserve(r, ans)
+	if err != nil {
+		return ReserveResult{}, err
+	}
+	if res.Code == Reserved || res.Code == Replayed {
+		// The units are taken on the primary; until a replica has them a failover could forget the order.
+		// The buyer's repeat with the same Idempotency-Key replays it and waits again.
+		if err := g.replicated("redis.reserve", acked); err != nil {
+			return ReserveResult{}, fmt.Errorf("%w: %w", model.ErrOutcomeUnknown, err)
+		}
+	}
+	return res, nil
 }
 
 // readReserve reads reserve.lua's answer {code, ...}.

@@ -63,7 +63,7 @@ func (g *Gate) Apply(ctx context.Context, c Change) (ApplyCode, int64, error) {
 	}
 	args := append([]any{c.Disc.Version, c.Delta}, c.Disc.args()...)
 	args = append(args, customer, c.CustomerDelta, guard)
-	ans, err := g.apply.Run(ctx, g.rdb, []string{g.keys.Disc(c.Disc.ID), g.keys.Bought(c.Disc.ID)}, args...).Result()
+	ans, acked, err := g.evalWrite(ctx, g.apply, []string{g.keys.Disc(c.Disc.ID), g.keys.Bought(c.Disc.ID)}, args...)
 	if err != nil {
 		return 0, 0, wrap("redis.apply", err)
 	}
@@ -76,6 +76,11 @@ func (g *Gate) Apply(ctx context.Context, c Change) (ApplyCode, int64, error) {
 	if err := rep.Err(); err != nil {
 		return 0, 0, err
 	}
+	if code == Applied {
+		if err := g.replicated("redis.apply", acked); err != nil {
+			return 0, 0, err // the outbox keeps the event unapplied; its retry answers Duplicate
+		}
+	}
 	return code, v, nil
 }
 
@@ -86,13 +91,19 @@ func (g *Gate) Load(ctx context.Context, s DiscState, bought map[int64]int64) (b
 	for c, n := range bought {
 		args = append(args, c, n)
 	}
-	ans, err := g.load.Run(ctx, g.rdb, []string{g.keys.Disc(s.ID), g.keys.Bought(s.ID)}, args...).Result()
+	ans, acked, err := g.evalWrite(ctx, g.load, []string{g.keys.Disc(s.ID), g.keys.Bought(s.ID)}, args...)
 	if err != nil {
 		return false, wrap("redis.load", err)
 	}
 	rep := newReply("redis.load", ans)
 	loaded := rep.int(0) == 1
-	return loaded, rep.Err()
+	if err := rep.Err(); err != nil {
+		return false, err
+	}
+	if loaded {
+		return true, g.replicated("redis.load", acked)
+	}
+	return false, nil
 }
 
 // Adjust adds corrections to a disc's avail and customers' units (reconcile --fix). It reports false when
@@ -102,13 +113,19 @@ func (g *Gate) Adjust(ctx context.Context, discID, availDelta int64, customers m
 	for c, d := range customers {
 		args = append(args, c, d)
 	}
-	ans, err := g.adjust.Run(ctx, g.rdb, []string{g.keys.Disc(discID), g.keys.Bought(discID)}, args...).Result()
+	ans, acked, err := g.evalWrite(ctx, g.adjust, []string{g.keys.Disc(discID), g.keys.Bought(discID)}, args...)
 	if err != nil {
 		return false, wrap("redis.adjust", err)
 	}
 	rep := newReply("redis.adjust", ans)
 	present := rep.int(0) != -1
-	return present, rep.Err()
+	if err := rep.Err(); err != nil {
+		return false, err
+	}
+	if present {
+		return true, g.replicated("redis.adjust", acked)
+	}
+	return false, nil
 }
 
 // Available returns the live sellable units of each disc that Redis holds (absent ones are left out), in one

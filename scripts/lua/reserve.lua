@@ -12,6 +12,8 @@
 --   1 order id (UUIDv7)   2 customer id   3 disc id   4 quantity (> 0)   5 now, unix ms
 --   6 idempotency fingerprint ("" = no Idempotency-Key)   7 idempotency TTL, whole seconds >= 1
 --   8 backlog bound: most pending orders in this partition (0 = no bound)   9 idempotency key ("" = none)
+--   10 "1" when the caller waits for replicas (WAIT after the script): a replay then rewrites the idempotency
+--      key's expiry, a write, so that the WAIT on this connection covers the first answer's write too
 -- Returns {code, ...}
 --   1 OK            {1, record, stream id}
 --   2 REPLAY        {2, record}          the same request was answered before
@@ -33,6 +35,12 @@ if ARGV[6] ~= '' then
     local sep = string.find(prev, '|', 1, true)
     if string.sub(prev, 1, sep - 1) ~= ARGV[6] then
       return {8}
+    end
+    if ARGV[10] == '1' then
+      local ttl = redis.call('PTTL', KEYS[3])
+      if ttl > 0 then
+        redis.call('PEXPIRE', KEYS[3], ttl)
+      end
     end
     return {2, string.sub(prev, sep + 1)}
   end

@@ -43,7 +43,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rdb, err := rsredis.Connect(ctx, *redisURL)
+	rdb, err := rsredis.Connect(ctx, rsredis.Topology{URL: *redisURL})
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ const (
 type shop struct {
 	stack *devstack.Stack
 	pool  *pgxpool.Pool
-	rdb   *goredis.Client
+	rdb   goredis.UniversalClient
 	cmd   *exec.Cmd
 	base  string   // http://127.0.0.1:port
 	env   []string // the RS_* settings the child got (secrets masked where printed)
@@ -63,7 +63,7 @@ func newShop(ctx context.Context, bin, mode string, logf func(string, ...any)) (
 	}
 	s := &shop{stack: st, bin: bin, mode: mode, logf: logf}
 	if s.pool, err = pgxpool.New(ctx, st.PGURL); err == nil {
-		s.rdb, err = rsredis.Connect(ctx, st.RedisURL)
+		s.rdb, err = rsredis.Connect(ctx, rsredis.Topology{URL: st.RedisURL})
 	}
 	addr := ""
 	if err == nil {
