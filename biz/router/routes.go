@@ -36,7 +36,7 @@ type Route struct {
 func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
 	const get, post, patch, del = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
 	return []Route{
-		{get, "/healthz", mw.Public, h.Healthz},
+		{get, "/healthz", mw.Public, handler.Healthz},
 		{get, "/readyz", mw.Public, h.Readyz},
 		{get, "/metrics", mw.Public, metrics},
 		{get, "/openapi.json", mw.Public, h.OpenAPI},
@@ -67,6 +67,14 @@ func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
 	}
 }
 
+// OpsRoutes lists the endpoints of a process that serves no API (recordshop writer): liveness and metrics.
+func OpsRoutes(metrics app.HandlerFunc) []Route {
+	return []Route{
+		{http.MethodGet, "/healthz", mw.Public, handler.Healthz},
+		{http.MethodGet, "/metrics", mw.Public, metrics},
+	}
+}
+
 // Deps are what Register needs.
 type Deps struct {
 	Handler  *handler.Handler
@@ -77,13 +85,21 @@ type Deps struct {
 
 // Register puts every route and the shared middleware on engine.
 func Register(engine *route.Engine, d Deps) error {
+	return register(engine, d, func(metrics app.HandlerFunc) []Route { return Routes(d.Handler, metrics) })
+}
+
+// RegisterOps puts the OpsRoutes and the shared middleware on engine; d.Handler and d.Tokens are not used.
+func RegisterOps(engine *route.Engine, d Deps) error {
+	return register(engine, d, OpsRoutes)
+}
+
+func register(engine *route.Engine, d Deps, table func(metrics app.HandlerFunc) []Route) error {
 	metrics, err := mw.NewMetrics(d.Registry)
 	if err != nil {
 		return err
 	}
 	engine.Use(edge.Routed(), mw.Recover(d.Log), metrics.Handle, mw.AccessLog(d.Log), mw.Framing())
-	serveMetrics := adaptor.HertzHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	routes := Routes(d.Handler, serveMetrics)
+	routes := table(adaptor.HertzHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	for _, r := range routes {
 		engine.Handle(r.Method, r.Path, mw.Require(d.Tokens, r.Role), r.Handler)
 	}
