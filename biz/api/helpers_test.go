@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -46,9 +45,9 @@ var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 type testAPI struct {
 	engine *route.Engine
 	pool   *pgxpool.Pool
-	redis  *goredis.Client // the API's own client, which a test may close
-	prefix string          // the API's Redis key prefix
-	base   string          // "http://127.0.0.1:port" of a served API
+	redis  goredis.UniversalClient // the API's own client, which a test may close
+	prefix string                  // the API's Redis key prefix
+	base   string                  // "http://127.0.0.1:port" of a served API
 }
 
 // newAPI builds the whole API the way serve does, in the default (Redis) reservation mode; requests go
@@ -97,13 +96,9 @@ func build(t *testing.T, s serving) (*testAPI, *api.API) {
 		s.log = zaptest.NewLogger(t)
 	}
 	pool := testenv.PG(t)
-	shared, prefix := testenv.Redis(t)
+	_, prefix := testenv.Redis(t)
 	// A client of the API's own, so that a test can close it without breaking testenv's cleanup of the prefix.
-	// It gets its own copy of the options: two clients on one *Options share go-redis' notification handlers.
-	ropts := *shared.Options()
-	ropts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	rdb := goredis.NewClient(&ropts)
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testenv.NewRedisClient(t)
 	d := api.Deps{
 		PG:         pool,
 		Redis:      rdb,
@@ -114,6 +109,7 @@ func build(t *testing.T, s serving) (*testAPI, *api.API) {
 		Mode:       s.mode,
 		Partitions: 4,
 		Namespace:  prefix,
+		RedisWait:  testenv.RedisWait(),
 	}
 	if s.tune != nil {
 		s.tune(&d)

@@ -26,7 +26,7 @@ import (
 
 // reconciler builds what `recordshop reconcile` builds, over the shop's stores.
 func (s *shop) reconciler(cfg service.ReconcileConfig) *service.Reconciler {
-	return api.NewReconciler(api.Deps{PG: s.pool, Redis: s.rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+	return api.NewReconciler(api.Deps{PG: s.Pool, Redis: s.rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
 		Partitions: 4, Namespace: s.prefix}, cfg)
 }
 
@@ -176,10 +176,10 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 		}, false, true},
 		{"a stock event left unapplied", func(t *testing.T, s *shop, d model.Disc, _ int64) {
 			// A restock that committed while the process died before telling Redis.
-			if _, err := pg.NewDiscs(s.pool).Restock(context.Background(), d.ID, 5, nil); err != nil {
+			if _, err := pg.NewDiscs(s.Pool).Restock(context.Background(), d.ID, 5, nil); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.pool.Exec(context.Background(), `UPDATE stock_events SET created_at = now() - interval '2 minutes' WHERE applied_at IS NULL`); err != nil {
+			if _, err := s.Pool.Exec(context.Background(), `UPDATE stock_events SET created_at = now() - interval '2 minutes' WHERE applied_at IS NULL`); err != nil {
 				t.Fatal(err)
 			}
 		}, func(d model.Disc, _ int64) []found { return []found{{Disc: d.ID, Verdict: "stuck", Stuck: 1}} }, false, true},
@@ -194,16 +194,18 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 		}, func(d model.Disc, _ int64) []found { return []found{{Disc: d.ID, Verdict: "dead-letter", Dead: 1}} }, false, true},
 		{"redis flushed entirely", func(t *testing.T, s *shop, d model.Disc, _ int64) {
 			ctx := context.Background()
-			keys, err := s.rdb.Keys(ctx, s.prefix+"*").Result()
+			keys, err := testenv.Keys(ctx, s.rdb, s.prefix)
 			if err != nil || len(keys) == 0 {
 				t.Fatalf("keys of the shop: %v %v", keys, err)
 			}
-			s.rdb.Del(ctx, keys...)
+			if err := testenv.DeleteKeys(ctx, s.rdb, s.prefix); err != nil {
+				t.Fatal(err)
+			}
 		}, func(d model.Disc, _ int64) []found {
 			return []found{{Disc: d.ID - 1, Verdict: "missing", Drift: -50}, {Disc: d.ID, Verdict: "missing", Drift: -9}}
 		}, true, true},
 		{"postgres stock tampered", func(t *testing.T, s *shop, d model.Disc, _ int64) {
-			if _, err := s.pool.Exec(context.Background(), `UPDATE discs SET stock = stock + 3 WHERE id = $1`, d.ID); err != nil {
+			if _, err := s.Pool.Exec(context.Background(), `UPDATE discs SET stock = stock + 3 WHERE id = $1`, d.ID); err != nil {
 				t.Fatal(err)
 			}
 		}, func(d model.Disc, _ int64) []found { return []found{{Disc: d.ID, Verdict: "ledger", Drift: -3}} }, false, false},
@@ -270,12 +272,12 @@ func TestReconcileDiscNotYetInRedis(t *testing.T) {
 	ctx := context.Background()
 	s := startShop(t, api.ModeRedis, time.Hour) // no relay pass during the test
 	price := int64(1990)
-	if err := pg.NewDiscs(s.pool).CreateMany(ctx, []model.DiscCreate{{Name: "Seeded", Artist: "Seeder",
+	if err := pg.NewDiscs(s.Pool).CreateMany(ctx, []model.DiscCreate{{Name: "Seeded", Artist: "Seeder",
 		ReleaseYear: 2001, Style: "Rock", PriceCents: &price, Stock: 136, StartsAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64
-	if err := s.pool.QueryRow(ctx, `SELECT id FROM discs WHERE name = 'Seeded'`).Scan(&id); err != nil {
+	if err := s.Pool.QueryRow(ctx, `SELECT id FROM discs WHERE name = 'Seeded'`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.rdb.Exists(ctx, s.keys().Disc(id)).Result(); n != 0 {
@@ -285,7 +287,7 @@ func TestReconcileDiscNotYetInRedis(t *testing.T) {
 	if rep, err := r.Check(ctx, 0); err != nil || !rep.Clean {
 		t.Fatalf("a disc the relay has not loaded yet is reported: %v %s %+v", err, rep.Summary, rep.Problems)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE stock_events SET created_at = now() - interval '2 minutes' WHERE disc_id = $1`, id); err != nil {
+	if _, err := s.Pool.Exec(ctx, `UPDATE stock_events SET created_at = now() - interval '2 minutes' WHERE disc_id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := r.Check(ctx, 0)
@@ -320,11 +322,11 @@ func TestReconcilePostgresOnly(t *testing.T) {
 	if status, _ := s.buy(t, c, d.ID, 3, ""); status != http.StatusCreated {
 		t.Fatalf("buy: %d", status)
 	}
-	r := api.NewReconciler(api.Deps{PG: s.pool, Redis: s.rdb, Log: zap.NewNop(), Mode: api.ModePostgres}, service.ReconcileConfig{})
+	r := api.NewReconciler(api.Deps{PG: s.Pool, Redis: s.rdb, Log: zap.NewNop(), Mode: api.ModePostgres}, service.ReconcileConfig{})
 	if rep, err := r.Check(context.Background(), 0); err != nil || !rep.Clean || rep.Discs != 1 {
 		t.Fatalf("postgres-only check: %v %+v", err, rep)
 	}
-	if _, err := s.pool.Exec(context.Background(), `UPDATE discs SET stock = stock - 1 WHERE id = $1`, d.ID); err != nil {
+	if _, err := s.Pool.Exec(context.Background(), `UPDATE discs SET stock = stock - 1 WHERE id = $1`, d.ID); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := r.Check(context.Background(), 0)

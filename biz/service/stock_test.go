@@ -22,7 +22,7 @@ import (
 // fixture is the Redis-mode services over a database and key prefix of their own.
 type fixture struct {
 	pool    *pgxpool.Pool
-	rdb     *goredis.Client
+	rdb     goredis.UniversalClient
 	gate    *rsredis.Gate
 	discs   *pg.Discs
 	relay   *service.Relay

@@ -45,18 +45,32 @@ const (
 
 // faultEnv is one fault test's own Postgres and Redis (a devstack: the recordshop binary uses the fixed key
 // namespace "rs:", and the test restarts servers), the test's clients on them and the recordshop processes it
-// started.
+// started. In the cluster pass (testenv.ClusterPass) its Redis is a cluster of its own, 3 primaries and 3
+// replicas, and the processes wait for one replica on every reservation.
 type faultEnv struct {
-	t     *testing.T
-	stack *devstack.Stack
-	pool  *pgxpool.Pool
-	rdb   *goredis.Client
-	keys  rsredis.Keys
-	addr  string // where serve listens: 127.0.0.1:port, the same across restarts
-	base  string
+	t        *testing.T
+	stack    *devstack.Stack
+	cluster  *devstack.Cluster  // nil unless the test runs on a cluster
+	sentinel *devstack.Sentinel // nil unless the test runs on a Sentinel-managed primary
+	redis    rsredis.Topology
+	pool     *pgxpool.Pool
+	rdb      goredis.UniversalClient
+	keys     rsredis.Keys
+	addr     string // where serve listens: 127.0.0.1:port, the same across restarts
+	base     string
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
+	t.Helper()
+	if testenv.ClusterPass() {
+		return newFaultEnvOn(t, rsredis.KindCluster)
+	}
+	return newFaultEnvOn(t, rsredis.KindServer)
+}
+
+// newFaultEnvOn is newFaultEnv on the given Redis topology (rsredis.KindServer, KindCluster or KindSentinel),
+// whatever the pass: one server of the devstack, or a cluster or Sentinel-managed pair of the test's own.
+func newFaultEnvOn(t *testing.T, kind string) *faultEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("fault tests start their own Postgres and Redis; skipped with -short")
@@ -75,12 +89,37 @@ func newFaultEnv(t *testing.T) *faultEnv {
 			t.Errorf("stop devstack: %v", err)
 		}
 	})
+	topology := rsredis.Topology{URL: stack.RedisURL}
+	var cluster *devstack.Cluster
+	var sentinel *devstack.Sentinel
+	switch kind {
+	case rsredis.KindCluster:
+		if cluster, err = devstack.StartCluster(ctx, devstack.ClusterOptions{AOF: true}); err != nil {
+			t.Fatalf("a local Redis Cluster: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := cluster.Stop(); err != nil {
+				t.Errorf("stop cluster: %v", err)
+			}
+		})
+		topology = rsredis.Topology{Cluster: cluster.Addrs}
+	case rsredis.KindSentinel:
+		if sentinel, err = devstack.StartSentinel(ctx, devstack.SentinelOptions{AOF: true}); err != nil {
+			t.Fatalf("a local Sentinel-managed Redis: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := sentinel.Stop(); err != nil {
+				t.Errorf("stop sentinel: %v", err)
+			}
+		})
+		topology = rsredis.Topology{Sentinels: sentinel.SentinelAddrs, Master: sentinel.Master}
+	}
 	pool, err := pg.Connect(ctx, stack.PGURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	rdb, err := rsredis.Connect(ctx, stack.RedisURL)
+	rdb, err := rsredis.Connect(ctx, topology)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +128,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	ln := testenv.Listen(t)
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	e := &faultEnv{t: t, stack: stack, pool: pool, rdb: rdb, keys: rsredis.Keys{Namespace: "rs:", Partitions: faultPartitions},
+	e := &faultEnv{t: t, stack: stack, cluster: cluster, sentinel: sentinel, redis: topology, pool: pool, rdb: rdb, keys: rsredis.Keys{Namespace: "rs:", Partitions: faultPartitions},
 		addr: addr, base: "http://" + addr}
 	return e
 }
@@ -104,7 +143,10 @@ func (e *faultEnv) env(extra ...string) []string {
 	}
 	out = append(out,
 		"RS_PG_URL="+e.stack.PGURL,
-		"RS_REDIS_URL="+e.stack.RedisURL,
+		"RS_REDIS_URL="+e.redis.URL,
+		"RS_REDIS_CLUSTER_ADDRS="+strings.Join(e.redis.Cluster, ","),
+		"RS_REDIS_SENTINEL_ADDRS="+strings.Join(e.redis.Sentinels, ","),
+		"RS_REDIS_SENTINEL_MASTER="+e.redis.Master,
 		"RS_HTTP_ADDR="+e.addr,
 		"RS_ADMIN_TOKENS="+faultAdmin,
 		"RS_STOREFRONT_TOKENS="+faultStorefront,
@@ -206,7 +248,7 @@ func (e *faultEnv) ready() (bool, string) {
 // startShopInProcess runs the shop in this process on e.addr over rdb, the way serve does (api.Build, Prepare,
 // Run): the API, the stock relay, and the writer when withWriter. It stops it when the test ends, and returns
 // the configuration, from which a test builds more writers.
-func (e *faultEnv) startShopInProcess(rdb *goredis.Client, withWriter bool) config {
+func (e *faultEnv) startShopInProcess(rdb goredis.UniversalClient, withWriter bool) config {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := pg.Migrate(ctx, e.pool); err != nil {
@@ -215,6 +257,7 @@ func (e *faultEnv) startShopInProcess(rdb *goredis.Client, withWriter bool) conf
 	cfg := defaultConfig()
 	cfg.HTTPAddr, cfg.AdminTokens, cfg.StorefrontTokens = e.addr, []string{faultAdmin}, []string{faultStorefront}
 	cfg.Partitions, cfg.ClaimIdle = faultPartitions, time.Second
+	cfg.RedisURL, cfg.RedisCluster, cfg.RedisSentinels, cfg.RedisMaster = e.redis.URL, e.redis.Cluster, e.redis.Sentinels, e.redis.Master
 	ln, err := net.Listen("tcp", e.addr)
 	if err != nil {
 		e.t.Fatal(err)
@@ -478,4 +521,92 @@ func (b *logBuffer) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// singleRedis skips a test of a fault that only one Redis server has (a proxy on its one address, a stalled
+// process) in the cluster pass; the single-Redis pass of the same run has it.
+func (e *faultEnv) singleRedis() {
+	e.t.Helper()
+	if e.redis.Kind() != rsredis.KindServer {
+		e.t.Skip("a fault of one Redis server; the cluster pass has the failover tests instead")
+	}
+}
+
+// killRedis kills Redis as a crash would (SIGKILL): the server, or every node of the cluster.
+func (e *faultEnv) killRedis() {
+	e.t.Helper()
+	if e.cluster == nil {
+		if err := e.stack.KillRedis(); err != nil {
+			e.t.Fatal(err)
+		}
+		return
+	}
+	for _, addr := range e.cluster.Addrs {
+		if err := e.cluster.Kill(addr); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// startRedis starts what killRedis killed on the same data, and waits until it serves (the cluster: every
+// slot served and every primary with its replica).
+func (e *faultEnv) startRedis(ctx context.Context) {
+	e.t.Helper()
+	if e.cluster == nil {
+		if err := e.stack.StartRedis(ctx); err != nil {
+			e.t.Fatal(err)
+		}
+		return
+	}
+	for _, addr := range e.cluster.Addrs {
+		if err := e.cluster.Start(ctx, addr); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.cluster.WaitHealthy(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// configSet sets a Redis setting on the server, or on every node of the cluster.
+func (e *faultEnv) configSet(ctx context.Context, name, value string) {
+	e.t.Helper()
+	var err error
+	if c, ok := e.rdb.(*goredis.ClusterClient); ok {
+		err = c.ForEachShard(ctx, func(ctx context.Context, n *goredis.Client) error { return n.ConfigSet(ctx, name, value).Err() })
+	} else {
+		err = e.rdb.ConfigSet(ctx, name, value).Err()
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// reconcile runs `recordshop reconcile args...` in this process with the test's configuration, override
+// replacing some of its variables, and returns its exit code and output.
+func (e *faultEnv) reconcile(override map[string]string, args ...string) (int, string) {
+	e.t.Helper()
+	env := map[string]string{}
+	for _, kv := range e.env() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	getenv := func(k string) string {
+		if v, ok := override[k]; ok {
+			return v
+		}
+		return env[k]
+	}
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"reconcile"}, args...), getenv, &out, &errOut)
+	var exit *exitError
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &exit):
+		return exit.code, out.String() + errOut.String()
+	}
+	e.t.Fatalf("reconcile returned %v, not an exit code", err)
+	return -1, ""
 }

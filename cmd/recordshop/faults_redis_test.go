@@ -26,6 +26,7 @@ import (
 // request and must get one order for one unit, whether or not the request carried an Idempotency-Key.
 func TestFaultRedisReplyLost(t *testing.T) {
 	e := newFaultEnv(t)
+	e.singleRedis()
 	proxy := startReplyCutter(t, strings.TrimPrefix(strings.TrimSuffix(e.stack.RedisURL, "/0"), "redis://"),
 		goredis.NewScript(lua.Reserve).Hash())
 	opts, err := rsredis.Options("redis://" + proxy.addr() + "/0")

@@ -28,6 +28,7 @@ import (
 // then gets exactly one order, and reconcile finds both stores in agreement.
 func TestFaultRedisStalled(t *testing.T) {
 	e := newFaultEnv(t)
+	e.singleRedis()
 	e.startServe("")
 	disc := e.createLaunchDisc()
 	buyers := e.createCustomers(2)
@@ -156,7 +157,7 @@ func postOrder(t *testing.T, client *http.Client, base, key, body string) (*http
 }
 
 // redisPID asks Redis for its process id.
-func redisPID(t *testing.T, rdb *goredis.Client) int {
+func redisPID(t *testing.T, rdb goredis.UniversalClient) int {
 	t.Helper()
 	info, err := rdb.Info(context.Background(), "server").Result()
 	if err != nil {

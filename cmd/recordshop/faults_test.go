@@ -378,22 +378,16 @@ func TestFaultRedisRestart(t *testing.T) {
 	l.waitAnswered(400)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := e.rdb.ConfigSet(ctx, "appendfsync", "always").Err(); err != nil {
-		t.Fatal(err)
-	}
+	e.configSet(ctx, "appendfsync", "always")
 	confirmedBefore := l.confirms.Load()
-	if err := e.stack.KillRedis(); err != nil {
-		t.Fatal(err)
-	}
+	e.killRedis()
 	down := time.Now()
 	retriesBefore := l.retries.Load()
 	testenv.Eventually(t, 10*time.Second, "while redis was down, buyers did not retry or the writer did not fail", func() (bool, string) {
 		retries, logged := l.retries.Load()-retriesBefore, serve.stderr.count(outageLine)
 		return retries >= 20 && logged > 0, fmt.Sprintf("%d retries, writer failure logged %d times", retries, logged)
 	})
-	if err := e.stack.StartRedis(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.startRedis(ctx)
 	outage := time.Since(down)
 	l.wait()
 	e.verify(l, disc)

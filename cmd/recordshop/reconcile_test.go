@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,40 +14,15 @@ func TestReconcileExitCodes(t *testing.T) {
 	e := newFaultEnv(t)
 	e.startShopInProcess(e.rdb, true)
 	disc := e.createLaunchDisc()
-	env := map[string]string{}
-	for _, kv := range e.env() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	reconcile := func(t *testing.T, override map[string]string, args ...string) (int, string) {
-		t.Helper()
-		getenv := func(k string) string {
-			if v, ok := override[k]; ok {
-				return v
-			}
-			return env[k]
-		}
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), append([]string{"reconcile"}, args...), getenv, &out, &errOut)
-		var exit *exitError
-		switch {
-		case err == nil:
-			return 0, out.String()
-		case errors.As(err, &exit):
-			return exit.code, out.String() + errOut.String()
-		}
-		t.Fatalf("reconcile returned %v, not an exit code", err)
-		return -1, ""
-	}
+	reconcile := e.reconcile
 
-	if code, out := reconcile(t, nil); code != 0 || !strings.Contains(out, "clean:") {
+	if code, out := reconcile(nil); code != 0 || !strings.Contains(out, "clean:") {
 		t.Fatalf("agreeing stores: exit %d, %s; want 0 and a clean summary", code, out)
 	}
 	if err := e.rdb.HIncrBy(context.Background(), e.keys.Disc(disc), "avail", 5).Err(); err != nil {
 		t.Fatal(err)
 	}
-	code, out := reconcile(t, nil, "--json")
+	code, out := reconcile(nil, "--json")
 	var rep struct {
 		Clean    bool `json:"clean"`
 		Problems []struct {
@@ -64,19 +37,19 @@ func TestReconcileExitCodes(t *testing.T) {
 	if code != 1 || rep.Clean || len(rep.Problems) != 1 || rep.Problems[0].DiscID != disc || rep.Problems[0].Drift != 5 {
 		t.Fatalf("tampered stock: exit %d, %+v; want 1 and disc %d drifting by +5", code, rep, disc)
 	}
-	if code, out := reconcile(t, nil); code != 1 || !strings.Contains(out, fmt.Sprintf("%d", disc)) || !strings.Contains(out, "drift") {
+	if code, out := reconcile(nil); code != 1 || !strings.Contains(out, fmt.Sprintf("%d", disc)) || !strings.Contains(out, "drift") {
 		t.Fatalf("table of a drift: exit %d, %s", code, out)
 	}
-	if code, out := reconcile(t, nil, "--fix"); code != 0 || !strings.Contains(out, "fixed: disc") {
+	if code, out := reconcile(nil, "--fix"); code != 0 || !strings.Contains(out, "fixed: disc") {
 		t.Fatalf("--fix: exit %d, %s; want 0 after the repair", code, out)
 	}
-	if code, _ := reconcile(t, nil, "--disc", "999999"); code != 2 {
+	if code, _ := reconcile(nil, "--disc", "999999"); code != 2 {
 		t.Fatalf("an unknown disc: exit %d; want 2", code)
 	}
-	if code, _ := reconcile(t, map[string]string{"RS_PG_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}); code != 2 {
+	if code, _ := reconcile(map[string]string{"RS_PG_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}); code != 2 {
 		t.Fatalf("an unreachable Postgres: exit %d; want 2", code)
 	}
-	if code, _ := reconcile(t, map[string]string{"RS_PARTITIONS": "8"}); code != 2 {
+	if code, _ := reconcile(map[string]string{"RS_PARTITIONS": "8"}); code != 2 {
 		t.Fatalf("another partition count: exit %d; want 2", code)
 	}
 }

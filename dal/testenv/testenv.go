@@ -3,8 +3,10 @@
 //	func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 //
 // Main starts a devstack for the test binary, or uses RS_TEST_PG_URL and RS_TEST_REDIS_URL when both are set.
-// Each test then asks for its own migrated database (PG, PGURL) and its own Redis key prefix (Redis), so tests
-// never see each other's data. Without servers the tests skip, except under CI=true, where Main fails instead:
+// With RS_TEST_REDIS_TOPOLOGY=cluster the tests' Redis is a devstack Redis Cluster of 3 primaries and 3
+// replicas instead, and the shop under test waits for one replica on every reservation (RedisWait): the same
+// tests then prove the same promises on a cluster. Each test asks for its own migrated database (PG, PGURL)
+// and its own Redis key prefix (Redis), so tests never see each other's data. Without servers the tests skip, except under CI=true, where Main fails instead:
 // a CI run that silently skipped its integration tests would prove nothing. Eventually is the one way a test
 // waits for something to happen, and Listen gives a test a port of its own.
 //
@@ -47,11 +49,12 @@ const (
 // nothing but a testing.TB. It holds URLs, never an open client; every admin statement opens its own connection,
 // which also keeps it working across Stack().RestartPostgres.
 type env struct {
-	pgURL    string
-	redisURL string
-	stack    *devstack.Stack // nil when the servers came from RS_TEST_* URLs
-	ci       bool
-	skip     string // why the servers are unavailable; tests skip with it
+	pgURL   string
+	redis   rsredis.Topology
+	stack   *devstack.Stack   // nil when the servers came from RS_TEST_* URLs
+	cluster *devstack.Cluster // the tests' Redis under RS_TEST_REDIS_TOPOLOGY=cluster
+	ci      bool
+	skip    string // why the servers are unavailable; tests skip with it
 
 	mu       sync.Mutex // serialises CREATE DATABASE: Postgres refuses to copy a template that is in use
 	template string     // migrated template database, made on first use
@@ -94,21 +97,31 @@ func Main(m *testing.M) int {
 
 func (e *env) setUp(ctx context.Context) error {
 	pgURL, redisURL := os.Getenv("RS_TEST_PG_URL"), os.Getenv("RS_TEST_REDIS_URL")
+	var logf func(string, ...any)
+	if testing.Verbose() {
+		logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	}
 	switch {
+	case ClusterPass():
+		stack, err := devstack.Start(ctx, devstack.Options{Logf: logf}) // for its Postgres
+		if err != nil {
+			return fmt.Errorf("testenv.setup: %w", err)
+		}
+		e.stack, e.pgURL = stack, stack.PGURL
+		if e.cluster, err = devstack.StartCluster(ctx, devstack.ClusterOptions{AOF: true, Logf: logf}); err != nil {
+			return errors.Join(fmt.Errorf("testenv.setup: %w", err), e.stopStack())
+		}
+		e.redis = rsredis.Topology{Cluster: e.cluster.Addrs}
 	case pgURL != "" && redisURL != "":
-		e.pgURL, e.redisURL = pgURL, redisURL
+		e.pgURL, e.redis = pgURL, rsredis.Topology{URL: redisURL}
 	case pgURL != "" || redisURL != "":
 		return errors.New("testenv.setup: set both RS_TEST_PG_URL and RS_TEST_REDIS_URL, or neither")
 	default:
-		var logf func(string, ...any)
-		if testing.Verbose() {
-			logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-		}
 		stack, err := devstack.Start(ctx, devstack.Options{RedisAOF: true, Logf: logf})
 		if err != nil {
 			return fmt.Errorf("testenv.setup: %w", err)
 		}
-		e.stack, e.pgURL, e.redisURL = stack, stack.PGURL, stack.RedisURL
+		e.stack, e.pgURL, e.redis = stack, stack.PGURL, rsredis.Topology{URL: stack.RedisURL}
 	}
 	// Prove both servers answer now, so that a bad RS_TEST_* URL is one clear message, not a failure per test.
 	conn, err := pgx.Connect(ctx, e.pgURL)
@@ -118,13 +131,12 @@ func (e *env) setUp(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("testenv.setup: postgres %s: %w", redact(e.pgURL), err), e.stopStack())
 	}
-	client, err := newRedisClient(e.redisURL)
+	client, err := rsredis.Connect(ctx, e.redis)
 	if err == nil {
-		err = client.Ping(ctx).Err()
 		client.Close()
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("testenv.setup: redis %s: %w", redact(e.redisURL), err), e.stopStack())
+		return errors.Join(fmt.Errorf("testenv.setup: redis: %w", err), e.stopStack())
 	}
 	return nil
 }
@@ -144,10 +156,44 @@ func (e *env) tearDown() error {
 }
 
 func (e *env) stopStack() error {
-	if e.stack == nil {
-		return nil
+	var errs []error
+	if e.cluster != nil {
+		errs = append(errs, e.cluster.Stop())
 	}
-	return e.stack.Stop()
+	if e.stack != nil {
+		errs = append(errs, e.stack.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// ClusterPass reports whether this test binary runs on Redis Cluster (RS_TEST_REDIS_TOPOLOGY=cluster).
+func ClusterPass() bool { return os.Getenv("RS_TEST_REDIS_TOPOLOGY") == "cluster" }
+
+// RedisTopology is the Redis the tests run on, for code that connects by itself (a child process's
+// RS_REDIS_* variables, NewRedisClient).
+func RedisTopology(t testing.TB) rsredis.Topology {
+	t.Helper()
+	return ready(t).redis
+}
+
+// RedisWait is the replication wait a shop under test uses: one replica on the cluster, none on one server.
+func RedisWait() rsredis.Replication {
+	if ClusterPass() {
+		return rsredis.Replication{Replicas: 1}
+	}
+	return rsredis.Replication{}
+}
+
+// NewRedisClient returns a client of the tests' Redis of its own, which the test may close; t.Cleanup closes
+// it otherwise. Keys still go under a prefix from Redis.
+func NewRedisClient(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	client, err := rsredis.NewClient(ready(t).redis)
+	if err != nil {
+		t.Fatalf("testenv.new_redis_client: %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
 }
 
 // ready returns the env, or ends the test: skipped when the servers are unavailable, failed when Main never ran.
@@ -201,10 +247,10 @@ func PGURL(t testing.TB) string {
 
 // Redis returns a client and a key prefix unique to this test ("t<random>:"). The test must put every key under
 // the prefix; t.Cleanup deletes those keys and closes the client.
-func Redis(t testing.TB) (*redis.Client, string) {
+func Redis(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
 	e := ready(t)
-	client, err := newRedisClient(e.redisURL)
+	client, err := rsredis.NewClient(e.redis)
 	if err != nil {
 		t.Fatalf("testenv.redis: %v", err)
 	}
@@ -212,7 +258,7 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 		defer cancel()
-		if err := deletePrefix(ctx, client, prefix); err != nil {
+		if err := DeleteKeys(ctx, client, prefix); err != nil {
 			t.Errorf("testenv.redis: cleanup: %v", err)
 		}
 		client.Close()
@@ -222,9 +268,14 @@ func Redis(t testing.TB) (*redis.Client, string) {
 
 // Stack returns the devstack behind this test binary, for fault tests that restart a server. It skips the test
 // when the servers came from RS_TEST_* URLs (there is nothing to restart), and fails it instead under CI=true.
+// In the cluster pass the stack's Redis is not the tests' Redis, so a test of a one-server fault skips there:
+// the single-Redis pass of the same run has it.
 func Stack(t testing.TB) *devstack.Stack {
 	t.Helper()
 	e := ready(t)
+	if e.cluster != nil {
+		t.Skip("testenv.stack: a fault of one Redis server; the cluster pass runs the failover tests instead")
+	}
 	if e.stack == nil {
 		const msg = "testenv.stack: servers come from RS_TEST_PG_URL/RS_TEST_REDIS_URL; fault tests need the devstack"
 		if e.ci {
@@ -324,41 +375,68 @@ func (e *env) admin(fn func(context.Context, *pgx.Conn) error) error {
 	}
 }
 
-// deletePrefix unlinks every key under prefix, a SCAN page at a time.
-func deletePrefix(ctx context.Context, client *redis.Client, prefix string) error {
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+// Keys lists every key under prefix: on one server, or on every primary of a cluster (SCAN sees one node).
+func Keys(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	err := eachPrimary(ctx, client, func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
 		}
-		err := client.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			if err := flush(); err != nil {
-				return fmt.Errorf("unlink %s*: %w", prefix, err)
-			}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("scan %s*: %w", prefix, err)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("scan %s*: %w", prefix, err)
-	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("unlink %s*: %w", prefix, err)
-	}
-	return nil
+		return nil
+	})
+	return keys, err
 }
 
-func newRedisClient(redisURL string) (*redis.Client, error) {
-	opts, err := rsredis.Options(redisURL)
-	if err != nil {
-		return nil, fmt.Errorf("redis url %s: %w", redact(redisURL), err)
+// DeleteKeys unlinks every key under prefix, as Keys finds them: what a Redis that lost its data looks like
+// to a shop whose keys are under prefix.
+func DeleteKeys(ctx context.Context, client redis.UniversalClient, prefix string) error {
+	return eachPrimary(ctx, client, func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			// The keys of one page may lie in different slots of the node: one UNLINK each, in one pipeline.
+			_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range batch {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			})
+			batch = batch[:0]
+			return err
+		}
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == 1000 {
+				if err := flush(); err != nil {
+					return fmt.Errorf("unlink %s*: %w", prefix, err)
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("scan %s*: %w", prefix, err)
+		}
+		if err := flush(); err != nil {
+			return fmt.Errorf("unlink %s*: %w", prefix, err)
+		}
+		return nil
+	})
+}
+
+// eachPrimary runs fn on the one server, or on every primary of a cluster.
+func eachPrimary(ctx context.Context, client redis.UniversalClient, fn func(context.Context, redis.UniversalClient) error) error {
+	if c, ok := client.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return fn(ctx, node) })
 	}
-	return redis.NewClient(opts), nil
+	return fn(ctx, client)
 }
 
 // withDatabase returns the Postgres URL (or keyword/value DSN) with its database replaced by name.

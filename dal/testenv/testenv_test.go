@@ -156,7 +156,7 @@ func TestStackRestartKeepsData(t *testing.T) {
 
 // waitAOFWritten waits until the AOF buffer is empty, i.e. every acknowledged write has been handed to the
 // kernel and survives the death of the process.
-func waitAOFWritten(t *testing.T, client *redis.Client) {
+func waitAOFWritten(t *testing.T, client redis.UniversalClient) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, "the AOF buffer was never written", func() (bool, string) {
 		info, err := client.Info(t.Context(), "persistence").Result()
@@ -209,16 +209,11 @@ func currentDatabase(t *testing.T, pool *pgxpool.Pool) string {
 	return name
 }
 
-func keysUnder(t *testing.T, client *redis.Client, prefix string) int {
+func keysUnder(t *testing.T, client redis.UniversalClient, prefix string) int {
 	t.Helper()
-	ctx := context.Background()
-	n := 0
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		n++
+	keys, err := testenv.Keys(context.Background(), client, prefix)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("scan %s*: %v", prefix, err)
-	}
-	return n
+	return len(keys)
 }
