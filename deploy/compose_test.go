@@ -1,6 +1,7 @@
 // Package deploy_test checks the deployment files the way the tools that run them read them:
-// docker-compose.yml through the compose-spec loader (the same code docker compose uses), and
-// deploy/redis.conf and deploy/Dockerfile as text. Nothing here needs Docker or the network.
+// docker-compose.yml, alone and with docker-compose.cluster.yml over it, through the compose-spec loader
+// (the same code docker compose uses), and deploy/redis.conf and deploy/Dockerfile as text. Nothing here
+// needs Docker or the network.
 package deploy_test
 
 import (
@@ -8,6 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net"
 	"net/url"
 	"os"
@@ -24,8 +28,11 @@ import (
 
 const (
 	composeFile = "../docker-compose.yml"
+	clusterFile = "../docker-compose.cluster.yml"
 	redisConf   = "redis.conf"
 	dockerfile  = "Dockerfile"
+	// shopSources is the package of the recordshop command, which reads every RS_* variable.
+	shopSources = "../cmd/recordshop"
 
 	// redisConfInContainer is where the redis service must mount deploy/redis.conf and what
 	// redis-server must be started with.
@@ -39,8 +46,20 @@ const (
 // Variables left unset take the defaults written in the file (${VAR:-default}).
 func loadProject(t *testing.T, env ...string) *types.Project {
 	t.Helper()
+	return loadFiles(t, []string{composeFile}, env)
+}
+
+// loadClusterProject loads docker-compose.yml with docker-compose.cluster.yml over it, as
+// `docker compose -f docker-compose.yml -f docker-compose.cluster.yml` does.
+func loadClusterProject(t *testing.T, env ...string) *types.Project {
+	t.Helper()
+	return loadFiles(t, []string{composeFile, clusterFile}, env)
+}
+
+func loadFiles(t *testing.T, files, env []string) *types.Project {
+	t.Helper()
 	opts, err := cli.NewProjectOptions(
-		[]string{composeFile},
+		files,
 		cli.WithWorkingDirectory(".."),
 		cli.WithEnv(env),
 	)
@@ -49,7 +68,7 @@ func loadProject(t *testing.T, env ...string) *types.Project {
 	}
 	project, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("load %s: %v", composeFile, err)
+		t.Fatalf("load %v: %v", files, err)
 	}
 	return project
 }
@@ -354,6 +373,316 @@ func containsPair(f []string, a, b string) bool {
 	return false
 }
 
+// TestComposeSetsOnlyVariablesTheShopReads catches a misspelt or retired RS_* variable, which the shop
+// would silently ignore: every one that a service of either compose setup sets must be read by the source of
+// cmd/recordshop.
+func TestComposeSetsOnlyVariablesTheShopReads(t *testing.T) {
+	known := shopVariables(t)
+	for _, setup := range []struct {
+		name string
+		load func(*testing.T, ...string) *types.Project
+	}{{"single", loadProject}, {"cluster", loadClusterProject}} {
+		t.Run(setup.name, func(t *testing.T) {
+			p := setup.load(t)
+			for _, name := range p.ServiceNames() {
+				for key := range service(t, p, name).Environment {
+					if strings.HasPrefix(key, "RS_") && !known[key] {
+						t.Errorf("service %s sets %s, which cmd/recordshop does not read", name, key)
+					}
+				}
+			}
+		})
+	}
+}
+
+// clusterNode is a service that runs redis-server in cluster mode.
+type clusterNode struct {
+	svc   types.ServiceConfig
+	conf  string            // the config file redis-server is started with
+	flags map[string]string // --name value pairs after it, names without the dashes
+}
+
+// clusterNodes returns the services of p that run redis-server with --cluster-enabled yes, by name.
+func clusterNodes(t *testing.T, p *types.Project) map[string]clusterNode {
+	t.Helper()
+	nodes := map[string]clusterNode{}
+	for _, name := range p.ServiceNames() {
+		s := service(t, p, name)
+		// The container runs the entrypoint with the command as its arguments.
+		argv := append(append([]string{}, s.Entrypoint...), s.Command...)
+		i := slices.Index(argv, "redis-server")
+		if i < 0 || i+1 >= len(argv) {
+			continue
+		}
+		n := clusterNode{svc: s, conf: argv[i+1], flags: map[string]string{}}
+		rest := argv[i+2:]
+		for j := 0; j < len(rest); j++ {
+			flag, ok := strings.CutPrefix(rest[j], "--")
+			if !ok || j+1 == len(rest) {
+				t.Fatalf("%s: redis-server argument %q is not --name value", name, rest[j])
+			}
+			n.flags[flag] = rest[j+1]
+			j++
+		}
+		if n.flags["cluster-enabled"] == "yes" {
+			nodes[name] = n
+		}
+	}
+	return nodes
+}
+
+func TestComposeClusterNodes(t *testing.T) {
+	p := loadClusterProject(t)
+	nodes := clusterNodes(t, p)
+	if len(nodes) != 6 {
+		t.Fatalf("%d services run redis-server with --cluster-enabled yes, want 6", len(nodes))
+	}
+	conf := readRedisConf(t)
+	dataDir := conf.last("dir")
+	volumes := map[string]string{} // volume -> node
+	for name, n := range nodes {
+		t.Run(name, func(t *testing.T) {
+			if n.svc.Image != "redis:7" {
+				t.Errorf("image = %q, want redis:7", n.svc.Image)
+			}
+			// The durability contract of the single server holds for every node: same file, mounted the same way.
+			if n.conf != redisConfInContainer {
+				t.Errorf("redis-server starts with %q, want %s", n.conf, redisConfInContainer)
+			}
+			m := findMount(n.svc.Volumes, redisConfInContainer)
+			if m == nil || m.Type != types.VolumeTypeBind || m.Source != absPath(t, redisConf) || !m.ReadOnly {
+				t.Errorf("%s is not a read-only bind of deploy/redis.conf: %+v", redisConfInContainer, m)
+			}
+			for flag, want := range map[string]string{
+				"cluster-node-timeout":            "5000",
+				"cluster-require-full-coverage":   "no",
+				"cluster-preferred-endpoint-type": "hostname",
+				// Clients are redirected to this name, which the compose DNS must resolve to this node.
+				"cluster-announce-hostname": name,
+			} {
+				if got := n.flags[flag]; got != want {
+					t.Errorf("--%s = %q, want %q", flag, got, want)
+				}
+			}
+			for _, flag := range []string{"appendonly", "appendfsync", "dir", "maxmemory-policy"} {
+				if v, ok := n.flags[flag]; ok {
+					t.Errorf("--%s %s overrides redis.conf's durability settings", flag, v)
+				}
+			}
+			// nodes.conf is relative to dir unless absolute; either way it must outlive the container.
+			cf := n.flags["cluster-config-file"]
+			if cf == "" {
+				t.Fatal("no --cluster-config-file")
+			}
+			if !filepath.IsAbs(cf) {
+				cf = filepath.Join(dataDir, cf)
+			}
+			if filepath.Dir(cf) != dataDir {
+				t.Errorf("cluster config file %s is outside %s, the volume", cf, dataDir)
+			}
+			checkNamedVolume(t, p, n.svc, dataDir)
+			if m := findMount(n.svc.Volumes, dataDir); m != nil {
+				if other, ok := volumes[m.Source]; ok {
+					t.Errorf("volume %s is shared with %s", m.Source, other)
+				}
+				volumes[m.Source] = name
+			}
+			if hc := n.svc.HealthCheck; hc == nil || hc.Disable || !slices.Contains(hc.Test, "ping") {
+				t.Errorf("healthcheck = %+v, want redis-cli ping", hc)
+			}
+			if n.svc.Restart == "" || n.svc.Restart == types.RestartPolicyNo {
+				t.Errorf("restart = %q, want a policy that brings the node back", n.svc.Restart)
+			}
+			if len(n.svc.Ports) > 0 {
+				t.Errorf("ports %+v published: Redis is reachable only inside the compose network", n.svc.Ports)
+			}
+		})
+	}
+}
+
+// clusterCreate is what the init service's `redis-cli --cluster create` line asks for.
+type clusterCreate struct {
+	nodes    []string // host:port
+	replicas int
+	yes      bool
+}
+
+// findClusterCreate finds the `redis-cli --cluster create` command in the init service's script (continued
+// lines joined) and reads it.
+func findClusterCreate(t *testing.T, s types.ServiceConfig) clusterCreate {
+	t.Helper()
+	script := strings.ReplaceAll(strings.Join(append(append([]string{}, s.Entrypoint...), s.Command...), "\n"), "\\\n", " ")
+	for _, line := range strings.Split(script, "\n") {
+		f := strings.Fields(line)
+		i := slices.Index(f, "--cluster")
+		if i < 0 || i+1 >= len(f) || f[i+1] != "create" || !slices.Contains(f[:i], "redis-cli") {
+			continue
+		}
+		var c clusterCreate
+		args := f[i+2:]
+		for j := 0; j < len(args); j++ {
+			switch a := args[j]; {
+			case a == "--cluster-replicas" && j+1 < len(args):
+				n, err := strconv.Atoi(args[j+1])
+				if err != nil {
+					t.Fatalf("--cluster-replicas %q", args[j+1])
+				}
+				c.replicas = n
+				j++
+			case a == "--cluster-yes":
+				c.yes = true
+			case strings.HasPrefix(a, "-"):
+				t.Fatalf("unexpected %q in %q", a, line)
+			default:
+				c.nodes = append(c.nodes, a)
+			}
+		}
+		return c
+	}
+	t.Fatalf("%s runs no `redis-cli --cluster create`", s.Name)
+	return clusterCreate{}
+}
+
+const clusterInit = "redis-cluster-init"
+
+func TestComposeClusterInit(t *testing.T) {
+	p := loadClusterProject(t)
+	nodes := clusterNodes(t, p)
+	init := service(t, p, clusterInit)
+	c := findClusterCreate(t, init)
+
+	if !c.yes {
+		t.Error("--cluster create without --cluster-yes waits for a typed yes that never comes")
+	}
+	if c.replicas != 1 {
+		t.Errorf("--cluster-replicas %d, want 1", c.replicas)
+	}
+	if primaries := len(c.nodes) / (c.replicas + 1); len(c.nodes)%(c.replicas+1) != 0 || primaries != 3 {
+		t.Errorf("%d nodes with %d replicas each make %d primaries (remainder %d), want 3",
+			len(c.nodes), c.replicas, primaries, len(c.nodes)%(c.replicas+1))
+	}
+	seen := map[string]bool{}
+	for _, addr := range c.nodes {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Errorf("node %q: %v", addr, err)
+			continue
+		}
+		if _, ok := nodes[host]; !ok || port != "6379" {
+			t.Errorf("node %q is not a cluster node service on 6379", addr)
+		}
+		if seen[host] {
+			t.Errorf("node %s listed twice", host)
+		}
+		seen[host] = true
+	}
+	for name := range nodes {
+		if !seen[name] {
+			t.Errorf("cluster node %s is not in --cluster create", name)
+		}
+		if d, ok := init.DependsOn[name]; !ok || d.Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s does not wait for %s to be healthy", clusterInit, name)
+		}
+	}
+	// Idempotent: a formed cluster is recognised before anything is created.
+	script := strings.Join(init.Command, "\n")
+	if i, j := strings.Index(script, "cluster_state:ok"), strings.Index(script, "--cluster create"); i < 0 || i > j {
+		t.Error("the script does not check cluster_state:ok before --cluster create")
+	}
+	if init.Restart != "" && init.Restart != types.RestartPolicyNo {
+		t.Errorf("restart = %q, want a one-shot service", init.Restart)
+	}
+}
+
+func TestComposeClusterRecordshop(t *testing.T) {
+	p := loadClusterProject(t)
+	rs := service(t, p, "recordshop")
+	nodes := clusterNodes(t, p)
+
+	if diff := cmp.Diff([]string{"serve", "--no-writer"}, []string(rs.Command)); diff != "" {
+		t.Errorf("command (-want +got):\n%s", diff)
+	}
+	// Set together with the cluster addresses, the shop refuses to start; empty counts as unset.
+	if v := rs.Environment["RS_REDIS_URL"]; v != nil && *v != "" {
+		t.Errorf("RS_REDIS_URL = %q beside RS_REDIS_CLUSTER_ADDRS", *v)
+	}
+	addrs := envValue(rs.Environment, "RS_REDIS_CLUSTER_ADDRS")
+	if addrs == "" {
+		t.Fatal("RS_REDIS_CLUSTER_ADDRS is not set")
+	}
+	for _, item := range strings.Split(addrs, ",") {
+		host, port, err := net.SplitHostPort(strings.TrimSpace(item))
+		if _, ok := nodes[host]; err != nil || !ok || port != "6379" {
+			t.Errorf("RS_REDIS_CLUSTER_ADDRS item %q is not a cluster node service on 6379", item)
+		}
+	}
+	// A WAIT for more replicas than a primary has never succeeds.
+	replicas := findClusterCreate(t, service(t, p, clusterInit)).replicas
+	if got := envValue(rs.Environment, "RS_REDIS_WAIT_REPLICAS"); got != strconv.Itoa(replicas) {
+		t.Errorf("RS_REDIS_WAIT_REPLICAS = %q, want %d, the replicas of each primary", got, replicas)
+	}
+
+	for dep, want := range map[string]string{
+		"postgres":  types.ServiceConditionHealthy,
+		clusterInit: types.ServiceConditionCompletedSuccessfully,
+	} {
+		if d, ok := rs.DependsOn[dep]; !ok || d.Condition != want {
+			t.Errorf("depends_on.%s = %+v, want condition %s", dep, d, want)
+		}
+	}
+	for dep := range rs.DependsOn {
+		if _, err := p.GetService(dep); err != nil {
+			t.Errorf("recordshop depends on %s: %v", dep, err)
+		}
+	}
+	// The single server is left out; it would hold nothing.
+	if _, ok := p.DisabledServices["redis"]; !ok {
+		t.Errorf("the single redis service runs beside the cluster")
+	}
+}
+
+func TestComposeClusterWriter(t *testing.T) {
+	p := loadClusterProject(t)
+	rs := service(t, p, "recordshop")
+	w := service(t, p, "recordshop-writer")
+
+	if diff := cmp.Diff([]string{"writer"}, []string(w.Command)); diff != "" {
+		t.Errorf("command (-want +got):\n%s", diff)
+	}
+	if w.Image != rs.Image || w.Build != nil {
+		t.Errorf("image %q (build %v), want %q, the image the recordshop service builds", w.Image, w.Build != nil, rs.Image)
+	}
+	// The writer must reach the same Postgres and Redis with the same partitions as the API.
+	for _, key := range []string{"RS_PG_URL", "RS_PARTITIONS", "RS_REDIS_URL", "RS_REDIS_CLUSTER_ADDRS", "RS_REDIS_WAIT_REPLICAS"} {
+		if got, want := w.Environment[key], rs.Environment[key]; (got == nil) != (want == nil) || (got != nil && *got != *want) {
+			t.Errorf("%s = %v, the recordshop service has %v", key, deref(got), deref(want))
+		}
+	}
+	for key, v := range w.Environment {
+		if strings.HasSuffix(key, "_TOKENS") {
+			t.Errorf("the writer is given %s=%v, which it does not read", key, deref(v))
+		}
+	}
+	metrics := envValue(w.Environment, "RS_METRICS_ADDR")
+	_, port, err := net.SplitHostPort(metrics)
+	if err != nil {
+		t.Fatalf("RS_METRICS_ADDR = %q: %v", metrics, err)
+	}
+	if hc := w.HealthCheck; hc == nil || hc.Disable || !strings.Contains(strings.Join(hc.Test, " "), ":"+port+"/") {
+		t.Errorf("healthcheck %+v does not probe the metrics port %s", hc, port)
+	}
+	for dep, want := range map[string]string{
+		"postgres":  types.ServiceConditionHealthy,
+		clusterInit: types.ServiceConditionCompletedSuccessfully,
+		// serve applies the migrations; the writer does not.
+		"recordshop": types.ServiceConditionHealthy,
+	} {
+		if d, ok := w.DependsOn[dep]; !ok || d.Condition != want {
+			t.Errorf("depends_on.%s = %+v, want condition %s", dep, d, want)
+		}
+	}
+}
+
 // --- helpers -------------------------------------------------------------------------------------
 
 func envValue(env types.MappingWithEquals, name string) string {
@@ -361,6 +690,61 @@ func envValue(env types.MappingWithEquals, name string) string {
 		return *v
 	}
 	return ""
+}
+
+func deref(v *string) string {
+	if v == nil {
+		return "(unset)"
+	}
+	return fmt.Sprintf("%q", *v)
+}
+
+// shopVariables returns the RS_* names spelt as string literals in the non-test sources of cmd/recordshop,
+// where config.go reads every setting.
+func shopVariables(t *testing.T) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(shopSources, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			if v, err := strconv.Unquote(lit.Value); err == nil && isVariableName(v) {
+				known[v] = true
+			}
+			return true
+		})
+	}
+	if !known["RS_PG_URL"] || !known["RS_REDIS_URL"] {
+		t.Fatalf("found %d RS_* names in %s, not RS_PG_URL and RS_REDIS_URL: where are the settings read?", len(known), shopSources)
+	}
+	return known
+}
+
+func isVariableName(s string) bool {
+	rest, ok := strings.CutPrefix(s, "RS_")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkURL(p *types.Project, raw string, schemes []string, host, port, path string) error {
