@@ -52,6 +52,7 @@ type config struct {
 	HTTPMaxConns     int           // serve and dev: connections served at once (edge.Defaults when 0)
 	NoMigrate        bool          // serve and writer
 	NoWriter         bool          // serve and dev
+	DevCluster       bool          // dev only: a local Redis Cluster instead of one server
 	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
 	SeedDiscs        int           // seed only
 	Disc             int64         // reconcile only: one disc
@@ -171,6 +172,9 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.DurationVar(&c.RedisTimeout, "redis-order-timeout", c.RedisTimeout, "an order whose Redis call takes longer answers 503 + Retry-After (RS_REDIS_ORDER_TIMEOUT)")
 		if name == "serve" {
 			fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
+		}
+		if name == "dev" {
+			fs.BoolVar(&c.DevCluster, "redis-cluster", false, "run the local Redis as a cluster of 3 primaries and 3 replicas")
 		}
 		fs.BoolVar(&c.NoWriter, "no-writer", false, "do not run the writer in this process (run recordshop writer instead)")
 		fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", c.HTTPReadTimeout, fmt.Sprintf("a request's line, headers and body must arrive within this; 0 = %v (RS_HTTP_READ_TIMEOUT)", edge.Defaults.ReadTimeout))

@@ -18,18 +18,33 @@ import (
 	"github.com/learecordshop/recordshop/dal/devstack"
 )
 
-// runDev runs the whole shop on this machine: a throwaway Postgres and Redis (unless RS_PG_URL / RS_REDIS_URL
-// name existing ones), migrated and seeded, with tokens made up unless given. Ctrl-C stops and removes it all.
+// runDev runs the whole shop on this machine: a throwaway Postgres and Redis (unless RS_PG_URL and a Redis
+// topology name existing ones; --redis-cluster makes the Redis a local cluster of 3 primaries and 3 replicas),
+// migrated and seeded, with tokens made up unless given. Ctrl-C stops and removes it all.
 func runDev(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log, err := newLogger(cfg.LogLevel, true, stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	if cfg.PGURL == "" || cfg.RedisURL == "" {
+	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	haveRedis := cfg.topology().Kind() != ""
+	if cfg.DevCluster && !haveRedis {
+		cluster, err := devstack.StartCluster(ctx, devstack.ClusterOptions{AOF: true, Logf: logf})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := cluster.Stop(); err != nil {
+				log.Warn("stopping the local cluster", zap.Error(err))
+			}
+		}()
+		cfg.RedisCluster, haveRedis = cluster.Addrs, true
+	}
+	if cfg.PGURL == "" || !haveRedis {
 		stack, err := devstack.Start(ctx, devstack.Options{
 			RedisAOF: true,
-			Logf:     func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+			Logf:     logf,
 		})
 		if err != nil {
 			return err
@@ -42,7 +57,7 @@ func runDev(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if cfg.PGURL == "" {
 			cfg.PGURL = stack.PGURL
 		}
-		if cfg.RedisURL == "" {
+		if !haveRedis {
 			cfg.RedisURL = stack.RedisURL
 		}
 	}
@@ -98,7 +113,7 @@ func printBanner(w io.Writer, cfg config, addr net.Addr) {
 	_ = banner.Execute(w, map[string]string{
 		"Base":          "http://" + net.JoinHostPort(host, port),
 		"PG":            redact(cfg.PGURL),
-		"Redis":         redact(cfg.RedisURL),
+		"Redis":         cfg.topology().String(),
 		"Admin":         cfg.AdminTokens[0],
 		"Storefront":    cfg.StorefrontTokens[0],
 		"AdminAll":      strings.Join(cfg.AdminTokens, ", "),
