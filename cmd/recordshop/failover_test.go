@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 	"github.com/learecordshop/recordshop/dal/testenv"
@@ -47,6 +50,7 @@ type failedOver struct {
 	kind      string
 	wait      int
 	before    int64         // orders confirmed when the primary was killed
+	lag       int64         // bytes the primary had not yet heard its replica acknowledge, just before the kill
 	promotion time.Duration // from the kill until the replica served the slot as primary
 }
 
@@ -64,21 +68,22 @@ func failover(t *testing.T, kind string, wait int) failedOver {
 	key := e.keys.Disc(disc)
 	old := e.primaryOf(ctx, key)
 	before := l.confirms.Load()
+	lag := replicaLag(t, old)
 	e.killNode(old)
 	killed := time.Now()
 	promoted := e.waitPromoted(ctx, key, old)
 	promotion := time.Since(killed)
 	e.restartNode(ctx, old)
-	t.Logf("%s: primary %s killed after %d confirmed orders; %s promoted in %v; the old primary is back as its replica after %v",
-		kind, old, before, promoted, promotion.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	t.Logf("%s: primary %s killed after %d confirmed orders, %d bytes not yet acknowledged by its replica; %s promoted in %v; the old primary is back as its replica after %v",
+		kind, old, before, lag, promoted, promotion.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	l.wait()
-	return failedOver{t: t, e: e, l: l, disc: disc, kind: kind, wait: wait, before: before, promotion: promotion}
+	return failedOver{t: t, e: e, l: l, disc: disc, kind: kind, wait: wait, before: before, lag: lag, promotion: promotion}
 }
 
 // log states the outcome in one line, the line the README's durability figures come from.
 func (f failedOver) log(lost int) {
-	f.t.Logf("FAILOVER %s RS_REDIS_WAIT_REPLICAS=%d: %d orders confirmed (%d before the kill), %d lost; promotion took %v",
-		f.kind, f.wait, len(f.l.confirmedIDs()), f.before, lost, f.promotion.Round(time.Millisecond))
+	f.t.Logf("FAILOVER %s RS_REDIS_WAIT_REPLICAS=%d: %d orders confirmed (%d before the kill), %d lost; %d bytes unacknowledged at the kill; promotion took %v",
+		f.kind, f.wait, len(f.l.confirmedIDs()), f.before, lost, f.lag, f.promotion.Round(time.Millisecond))
 }
 
 // primaryOf is the address of the primary that holds key now.
@@ -198,4 +203,37 @@ func (e *faultEnv) lostOrders(l *launch, disc int64) int {
 		e.t.Logf("confirmed but lost with the primary: %s", strings.Join(some[:min(len(some), 5)], ", "))
 	}
 	return lost
+}
+
+// replicaLag is how many bytes of its replication stream the primary at addr has not heard its replicas
+// acknowledge (the most of any replica). It bounds what a replica promoted now could lack: a replica acknowledges
+// once a second by itself, and at once when WAIT asks, so without the wait the figure runs up to a second of
+// writes even when the replica has them all.
+func replicaLag(t *testing.T, addr string) int64 {
+	t.Helper()
+	node := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer node.Close()
+	info, err := node.Info(context.Background(), "replication").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var primary, lag int64
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "master_repl_offset:"); ok {
+			primary, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "offset=") {
+			continue
+		}
+		for _, field := range strings.Split(line, ",") {
+			if v, ok := strings.CutPrefix(field, "offset="); ok {
+				if off, err := strconv.ParseInt(v, 10, 64); err == nil {
+					lag = max(lag, primary-off)
+				}
+			}
+		}
+	}
+	return lag
 }
