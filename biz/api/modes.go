@@ -9,6 +9,7 @@ import (
 	"github.com/learecordshop/recordshop/biz/service"
 	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"go.uber.org/zap"
 )
 
 // The reservation mode is chosen here and nowhere else: each mode is a set of implementations of the
@@ -65,6 +66,7 @@ func wireRedis(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orde
 		if err := claimPartitions(ctx, d, gate); err != nil {
 			return err
 		}
+		warnShortOfReplicas(ctx, d, gate)
 		ids, err := discs.SaleIDs(ctx)
 		if err != nil {
 			return err
@@ -126,4 +128,18 @@ func newRelay(d Deps, gate *rsredis.Gate) *service.Relay {
 // newGate is the Redis stock gate of d: its key layout and its replication wait.
 func newGate(d Deps) *rsredis.Gate {
 	return rsredis.NewGate(d.Redis, rsredis.Keys{Namespace: d.Namespace, Partitions: d.Partitions}).WithReplication(d.RedisWait)
+}
+
+// warnShortOfReplicas says at start when a primary has fewer replicas than every reservation waits for: its
+// orders answer 503 until they are back. It does not refuse to start, since the other primaries' orders go on
+// and a replica that is restarting comes back on its own.
+func warnShortOfReplicas(ctx context.Context, d Deps, gate *rsredis.Gate) {
+	short, err := gate.ShortOfReplicas(ctx)
+	switch {
+	case err != nil:
+		d.Log.Warn("could not count the redis replicas", zap.Error(err))
+	case len(short) > 0:
+		d.Log.Warn("redis primaries with fewer replicas than RS_REDIS_WAIT_REPLICAS: their orders answer 503 until the replicas are back",
+			zap.Strings("primaries", short), zap.Int("wait_replicas", d.RedisWait.Replicas))
+	}
 }

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -129,4 +133,56 @@ func (g *Gate) replicated(op string, acked int64) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %d of %d replicas acknowledged within %s: %w", op, acked, g.repl.Replicas, g.repl.timeout(), ErrNotReplicated)
+}
+
+// ShortOfReplicas names the primaries (every primary of a cluster, or the one server) that have fewer connected
+// replicas than the wait asks for: orders on them cannot be confirmed until replicas come back. It names none
+// when the gate does not wait.
+func (g *Gate) ShortOfReplicas(ctx context.Context) ([]string, error) {
+	if g.repl.Replicas <= 0 {
+		return nil, nil
+	}
+	var mu sync.Mutex
+	var short []string
+	check := func(ctx context.Context, node *goredis.Client) error {
+		n, err := connectedReplicas(ctx, node)
+		if err != nil {
+			return wrap("redis.short_of_replicas", err)
+		}
+		if n < g.repl.Replicas {
+			mu.Lock()
+			short = append(short, fmt.Sprintf("%s (%d of %d)", node.Options().Addr, n, g.repl.Replicas))
+			mu.Unlock()
+		}
+		return nil
+	}
+	var err error
+	switch c := g.rdb.(type) {
+	case *goredis.ClusterClient:
+		err = c.ForEachMaster(ctx, check)
+	case *goredis.Client:
+		err = check(ctx, c)
+	default:
+		err = fmt.Errorf("redis.short_of_replicas: no servers behind %T", g.rdb)
+	}
+	slices.Sort(short)
+	return short, err
+}
+
+// connectedReplicas reads connected_slaves from the server's INFO replication.
+func connectedReplicas(ctx context.Context, node *goredis.Client) (int, error) {
+	info, err := node.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "connected_slaves:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, fmt.Errorf("connected_slaves %q: %w", v, ErrBadReply)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("no connected_slaves in INFO replication: %w", ErrBadReply)
 }

@@ -128,3 +128,19 @@ func TestWaitGivesUpAtTheDeadline(t *testing.T) {
 		t.Fatalf("reserve against a closed port: %v; want the deadline, as outcome unknown", err)
 	}
 }
+
+// TestShortOfReplicas: a gate that waits for more replicas than a primary has names that primary; one that waits
+// for as many as there are, or none, names nothing.
+func TestShortOfReplicas(t *testing.T) {
+	f := realRedis(t)
+	have := replicasOf(t, f.rdb, f.k.Disc(discID))
+	short, err := f.g.WithReplication(rsredis.Replication{Replicas: have + 1}).ShortOfReplicas(t.Context())
+	if err != nil || len(short) == 0 {
+		t.Fatalf("waiting for %d replicas of %d: short %v, err %v; want the primaries named", have+1, have, short, err)
+	}
+	for _, r := range []int{have, 0} {
+		if short, err := f.g.WithReplication(rsredis.Replication{Replicas: r}).ShortOfReplicas(t.Context()); err != nil || len(short) != 0 {
+			t.Errorf("waiting for %d replicas with %d: short %v, err %v; want none", r, have, short, err)
+		}
+	}
+}
