@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -44,13 +43,8 @@ type ClusterOptions struct {
 type Cluster struct {
 	Addrs []string // every node, "127.0.0.1:port", the seed list for a cluster client
 
-	logf    func(string, ...any)
-	dir     string                   // the temp dir; Stop removes it
+	fleet                            // the six nodes
 	clients map[string]*redis.Client // one plain client per node for the checks; closed by Stop
-
-	mu      sync.Mutex         // guards the servers against concurrent Stop, Kill, Start and Restart
-	nodes   map[string]*server // by address
-	stopped bool
 }
 
 // StartCluster finds (or installs) redis-server and redis-cli, starts six cluster-enabled nodes on free ports of
@@ -81,10 +75,8 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 		return nil, fmt.Errorf("devstack.start_cluster: temp dir: %w", err)
 	}
 	c := &Cluster{
-		logf:    logf,
-		dir:     dir,
+		fleet:   fleet{name: "cluster", logf: logf, dir: dir, servers: make(map[string]*server, clusterSize)},
 		clients: make(map[string]*redis.Client, clusterSize),
-		nodes:   make(map[string]*server, clusterSize),
 	}
 	aof := "no"
 	if o.AOF {
@@ -96,7 +88,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 		nodeDir := filepath.Join(dir, fmt.Sprintf("node-%d", port))
 		c.Addrs = append(c.Addrs, addr)
 		c.clients[addr] = nodeClient(addr)
-		c.nodes[addr] = &server{
+		c.servers[addr] = &server{
 			name: "redis-server " + addr, path: redisBin, dir: nodeDir,
 			log: filepath.Join(dir, fmt.Sprintf("node-%d.log", port)),
 			args: []string{
@@ -113,6 +105,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 			stopSignal: syscall.SIGTERM,
 		}
 	}
+	c.notMember = fmt.Sprintf("not a node of this cluster (%s)", strings.Join(c.Addrs, ","))
 	if err := c.start(ctx, cliBin); err != nil {
 		if stopErr := c.Stop(); stopErr != nil {
 			err = errors.Join(err, stopErr)
@@ -126,7 +119,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 // healthy.
 func (c *Cluster) start(ctx context.Context, cliBin string) error {
 	for _, addr := range c.Addrs {
-		if err := os.Mkdir(c.nodes[addr].dir, 0o700); err != nil {
+		if err := os.Mkdir(c.servers[addr].dir, 0o700); err != nil {
 			return fmt.Errorf("node dir: %w", err)
 		}
 	}
@@ -157,56 +150,27 @@ func (c *Cluster) start(ctx context.Context, cliBin string) error {
 }
 
 // startNodes starts the nodes at addrs, all at once so that none of them is failing for long while the others
-// come up, then waits until each answers PING (which answers LOADING while an AOF is read back). c.mu is held.
+// come up, and waits until each answers PING. c.mu is held.
 func (c *Cluster) startNodes(ctx context.Context, addrs []string) error {
-	for _, addr := range addrs {
-		if err := c.nodes[addr].start(); err != nil {
-			return err
-		}
-	}
-	for _, addr := range addrs {
-		client := c.clients[addr]
-		err := c.nodes[addr].waitReady(ctx, func(ctx context.Context) error { return client.Ping(ctx).Err() })
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.launch(ctx, addrs, func(ctx context.Context, addr string) error { return c.clients[addr].Ping(ctx).Err() })
 }
 
 // Stop stops every node (SIGTERM, SIGKILL after a few seconds) and removes the temp dir with all data and logs in
 // it. It is safe to call twice.
 func (c *Cluster) Stop() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return nil
-	}
-	c.stopped = true
-	stopAll(c.servers(c.Addrs), stopGrace)
-	for _, client := range c.clients {
-		_ = client.Close() // closing a client of a stopped server has nothing to report
-	}
-	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("devstack.cluster_stop: remove %s: %w", c.dir, err)
-	}
-	c.logf("devstack: cluster stopped, removed %s", c.dir)
-	return nil
+	return c.stop("devstack.cluster_stop", [][]string{c.Addrs}, func() {
+		for _, client := range c.clients {
+			_ = client.Close() // closing a client of a stopped server has nothing to report
+		}
+	})
 }
 
 // Kill kills the node at addr (SIGKILL, as a crash would) and leaves it down until Start. Killing a node that is
 // down already does nothing.
 func (c *Cluster) Kill(addr string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return errors.New("devstack.cluster_kill: cluster is stopped")
+	if _, err := c.kill("devstack.cluster_kill", addr); err != nil {
+		return err
 	}
-	srv, ok := c.nodes[addr]
-	if !ok {
-		return fmt.Errorf("devstack.cluster_kill: %s is not a node of this cluster (%s)", addr, strings.Join(c.Addrs, ","))
-	}
-	srv.stop(syscall.SIGKILL, 0)
 	c.logf("devstack: killed cluster node %s", addr)
 	return nil
 }
@@ -214,21 +178,8 @@ func (c *Cluster) Kill(addr string) error {
 // Start starts the node at addr again after Kill, on the same port, dir and nodes.conf (with AOF, on the same
 // data), and waits until it answers PING. It rejoins the cluster on its own; WaitHealthy waits for that.
 func (c *Cluster) Start(ctx context.Context, addr string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return errors.New("devstack.cluster_start: cluster is stopped")
-	}
-	srv, ok := c.nodes[addr]
-	if !ok {
-		return fmt.Errorf("devstack.cluster_start: %s is not a node of this cluster (%s)", addr, strings.Join(c.Addrs, ","))
-	}
-	if running(srv) {
-		return fmt.Errorf("devstack.cluster_start: %s is running", addr)
-	}
-	srv.stop(syscall.SIGKILL, 0) // reaps a node that died by itself, so that it can start again
-	if err := c.startNodes(ctx, []string{addr}); err != nil {
-		return fmt.Errorf("devstack.cluster_start: %w", err)
+	if _, err := c.startAgain(ctx, "devstack.cluster_start", addr, c.startNodes); err != nil {
+		return err
 	}
 	c.logf("devstack: started cluster node %s", addr)
 	return nil
@@ -246,18 +197,12 @@ func (c *Cluster) Restart(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("devstack.cluster_restart: cluster is stopped")
 	}
-	var live []string
-	for _, addr := range c.Addrs {
-		if running(c.nodes[addr]) {
-			live = append(live, addr)
-		}
-	}
-	if err := c.waitAOFWritten(ctx, live); err != nil {
+	if err := c.waitAOFWritten(ctx, c.liveLocked(c.Addrs)); err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("devstack.cluster_restart: %w", err)
 	}
 	for _, addr := range c.Addrs {
-		c.nodes[addr].stop(syscall.SIGKILL, 0)
+		c.servers[addr].stop(syscall.SIGKILL, 0)
 	}
 	err := c.startNodes(ctx, c.Addrs)
 	c.mu.Unlock()
@@ -294,7 +239,7 @@ func (c *Cluster) waitAOFWritten(ctx context.Context, addrs []string) error {
 // the dead primary; WaitPrimaryChanged waits for the promotion.
 func (c *Cluster) PrimaryFor(ctx context.Context, key string) (string, error) {
 	var errs []error
-	for _, addr := range c.live() {
+	for _, addr := range c.live(c.Addrs) {
 		primary, err := c.primaryFor(ctx, addr, key)
 		if err == nil {
 			return primary, nil
@@ -335,7 +280,7 @@ func (c *Cluster) primaryFor(ctx context.Context, addr, key string) (string, err
 func (c *Cluster) WaitPrimaryChanged(ctx context.Context, key, old string) (string, error) {
 	var primary string
 	err := poll(ctx, settleTimeout, func(ctx context.Context) error {
-		live := c.live()
+		live := c.live(c.Addrs)
 		candidate := ""
 		var notes []string
 		for _, addr := range live {
@@ -385,12 +330,8 @@ func (c *Cluster) WaitPrimaryChanged(ctx context.Context, key, old string) (stri
 // servesAsPrimary checks that the node at addr is a master and reports cluster_state:ok.
 func (c *Cluster) servesAsPrimary(ctx context.Context, addr string) error {
 	client := c.clients[addr]
-	role, err := client.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return fmt.Errorf("%s: role: %w", addr, err)
-	}
-	if len(role) == 0 || role[0] != "master" {
-		return fmt.Errorf("%s: role %v, want master", addr, role)
+	if err := masterRole(ctx, client); err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
 	}
 	info, err := clusterInfo(ctx, client)
 	if err != nil {
@@ -420,7 +361,7 @@ func (c *Cluster) waitHealthy(ctx context.Context) error {
 
 // healthy is one round of WaitHealthy's checks; its error names the first one that failed.
 func (c *Cluster) healthy(ctx context.Context) error {
-	live := c.live()
+	live := c.live(c.Addrs)
 	if len(live) == 0 {
 		return errors.New("no node is running")
 	}
@@ -501,28 +442,6 @@ func (c *Cluster) healthy(ctx context.Context) error {
 	return nil
 }
 
-// live returns the addresses of the nodes that are running, in Addrs order.
-func (c *Cluster) live() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var addrs []string
-	for _, addr := range c.Addrs {
-		if running(c.nodes[addr]) {
-			addrs = append(addrs, addr)
-		}
-	}
-	return addrs
-}
-
-// servers returns the servers at addrs.
-func (c *Cluster) servers(addrs []string) []*server {
-	srvs := make([]*server, 0, len(addrs))
-	for _, addr := range addrs {
-		srvs = append(srvs, c.nodes[addr])
-	}
-	return srvs
-}
-
 // slotRange is a range of slots and the address of the primary that owns it.
 type slotRange struct {
 	start, end int64
@@ -594,6 +513,19 @@ func clusterInfo(ctx context.Context, client *redis.Client) (map[string]string, 
 	return infoFields(s), nil
 }
 
+// masterRole checks that the node behind client answers ROLE as master: its own account, which may lag behind or
+// run ahead of what the other nodes or the sentinels say of it.
+func masterRole(ctx context.Context, client *redis.Client) error {
+	role, err := client.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return fmt.Errorf("role: %w", err)
+	}
+	if len(role) == 0 || role[0] != "master" {
+		return fmt.Errorf("role %v, want master", role)
+	}
+	return nil
+}
+
 // replicationInfo returns the fields of INFO replication.
 func replicationInfo(ctx context.Context, client *redis.Client) (map[string]string, error) {
 	s, err := client.Info(ctx, "replication").Result()
@@ -656,35 +588,6 @@ func poll(ctx context.Context, limit time.Duration, check func(context.Context) 
 		case <-time.After(pollEvery):
 		}
 	}
-}
-
-// running reports whether sv has been started and has not exited since; a nil sv has not.
-func running(sv *server) bool {
-	if sv == nil || sv.cmd == nil {
-		return false
-	}
-	select {
-	case <-sv.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// stopAll stops the servers at once, each with its stopSignal and SIGKILL after grace.
-func stopAll(srvs []*server, grace time.Duration) {
-	var wg sync.WaitGroup
-	for _, srv := range srvs {
-		if srv == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srv.stop(srv.stopSignal, grace)
-		}()
-	}
-	wg.Wait()
 }
 
 // loopback is the address of port on 127.0.0.1.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -50,14 +49,9 @@ type Sentinel struct {
 	SentinelAddrs []string // the three sentinels, "127.0.0.1:port"
 	Addrs         []string // the two data nodes, the first started as the primary, the second as its replica
 
-	logf      func(string, ...any)
-	dir       string                           // the temp dir; Stop removes it
+	fleet                                      // the data nodes and the sentinels
 	clients   map[string]*redis.Client         // one plain client per data node for the checks; closed by Stop
 	sentinels map[string]*redis.SentinelClient // one client per sentinel; closed by Stop
-
-	mu      sync.Mutex         // guards the servers against concurrent Stop, Kill and Start
-	servers map[string]*server // data nodes and sentinels, by address
-	stopped bool
 }
 
 // StartSentinel finds (or installs) redis-server, starts a primary and its replica on free ports of 127.0.0.1,
@@ -87,12 +81,12 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 		return nil, fmt.Errorf("devstack.start_sentinel: temp dir: %w", err)
 	}
 	s := &Sentinel{
-		Master:    sentinelMaster,
-		logf:      logf,
-		dir:       dir,
+		Master: sentinelMaster,
+		fleet: fleet{
+			name: "sentinel group", logf: logf, dir: dir, servers: make(map[string]*server, 2+sentinelCount),
+		},
 		clients:   make(map[string]*redis.Client, 2),
 		sentinels: make(map[string]*redis.SentinelClient, sentinelCount),
-		servers:   make(map[string]*server, 2+sentinelCount),
 	}
 	confs := make(map[string][]string, 2+sentinelCount) // config file lines by address
 	aof := "no"
@@ -147,6 +141,8 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 			fmt.Sprintf("sentinel parallel-syncs %s 1", sentinelMaster),
 		}
 	}
+	s.notMember = fmt.Sprintf("neither a data node (%s) nor a sentinel (%s)",
+		strings.Join(s.Addrs, ","), strings.Join(s.SentinelAddrs, ","))
 	if err := s.start(ctx, confs); err != nil {
 		if stopErr := s.Stop(); stopErr != nil {
 			err = errors.Join(err, stopErr)
@@ -196,27 +192,23 @@ func (s *Sentinel) start(ctx context.Context, confs map[string][]string) error {
 	return nil
 }
 
-// startServers starts the servers at addrs, all at once, then waits until each answers PING and gives each
-// sentinel among them its sentinelTimers, which it does not keep across a restart. s.mu is held.
+// startServers starts the servers at addrs, all at once, waits until each answers PING, then gives each sentinel
+// among them its sentinelTimers, which it does not keep across a restart. s.mu is held.
 func (s *Sentinel) startServers(ctx context.Context, addrs []string) error {
-	for _, addr := range addrs {
-		if err := s.servers[addr].start(); err != nil {
-			return err
-		}
+	if err := s.launch(ctx, addrs, s.ping); err != nil {
+		return err
 	}
 	for _, addr := range addrs {
-		err := s.servers[addr].waitReady(ctx, func(ctx context.Context) error { return s.ping(ctx, addr) })
-		if err != nil {
-			return err
+		sc, ok := s.sentinels[addr]
+		if !ok {
+			continue
 		}
-		if sc, ok := s.sentinels[addr]; ok {
-			attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
-			cmd := redis.NewStatusCmd(attempt, append([]any{"sentinel", "debug"}, sentinelTimers...)...)
-			err := sc.Process(attempt, cmd)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("sentinel %s: sentinel debug %v: %w", addr, sentinelTimers, err)
-			}
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		cmd := redis.NewStatusCmd(attempt, append([]any{"sentinel", "debug"}, sentinelTimers...)...)
+		err := sc.Process(attempt, cmd)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("sentinel %s: sentinel debug %v: %w", addr, sentinelTimers, err)
 		}
 	}
 	return nil
@@ -233,47 +225,24 @@ func (s *Sentinel) ping(ctx context.Context, addr string) error {
 // Stop stops the sentinels, then the data nodes (SIGTERM, SIGKILL after a few seconds), and removes the temp dir
 // with all data, config files and logs in it. It is safe to call twice.
 func (s *Sentinel) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
 	// Sentinels first, so that none of them takes the stopping primary for a failed one.
-	for _, addrs := range [][]string{s.SentinelAddrs, s.Addrs} {
-		srvs := make([]*server, 0, len(addrs))
-		for _, addr := range addrs {
-			srvs = append(srvs, s.servers[addr])
+	return s.stop("devstack.sentinel_stop", [][]string{s.SentinelAddrs, s.Addrs}, func() {
+		for _, sc := range s.sentinels {
+			_ = sc.Close() // closing a client of a stopped server has nothing to report
 		}
-		stopAll(srvs, stopGrace)
-	}
-	for _, sc := range s.sentinels {
-		_ = sc.Close() // closing a client of a stopped server has nothing to report
-	}
-	for _, client := range s.clients {
-		_ = client.Close()
-	}
-	if err := os.RemoveAll(s.dir); err != nil {
-		return fmt.Errorf("devstack.sentinel_stop: remove %s: %w", s.dir, err)
-	}
-	s.logf("devstack: sentinel group stopped, removed %s", s.dir)
-	return nil
+		for _, client := range s.clients {
+			_ = client.Close()
+		}
+	})
 }
 
 // Kill kills the data node or sentinel at addr (SIGKILL, as a crash would) and leaves it down until Start.
 // Killing one that is down already does nothing.
 func (s *Sentinel) Kill(addr string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return errors.New("devstack.sentinel_kill: sentinel group is stopped")
+	srv, err := s.kill("devstack.sentinel_kill", addr)
+	if err != nil {
+		return err
 	}
-	srv, ok := s.servers[addr]
-	if !ok {
-		return fmt.Errorf("devstack.sentinel_kill: %s is neither a data node (%s) nor a sentinel (%s)",
-			addr, strings.Join(s.Addrs, ","), strings.Join(s.SentinelAddrs, ","))
-	}
-	srv.stop(syscall.SIGKILL, 0)
 	s.logf("devstack: killed %s", srv.name)
 	return nil
 }
@@ -283,22 +252,9 @@ func (s *Sentinel) Kill(addr string) error {
 // its old data, for a few seconds; the sentinels then turn it into a replica of the current primary on their own
 // (see sentinelTimers). WaitHealthy waits for that.
 func (s *Sentinel) Start(ctx context.Context, addr string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return errors.New("devstack.sentinel_start: sentinel group is stopped")
-	}
-	srv, ok := s.servers[addr]
-	if !ok {
-		return fmt.Errorf("devstack.sentinel_start: %s is neither a data node (%s) nor a sentinel (%s)",
-			addr, strings.Join(s.Addrs, ","), strings.Join(s.SentinelAddrs, ","))
-	}
-	if running(srv) {
-		return fmt.Errorf("devstack.sentinel_start: %s is running", addr)
-	}
-	srv.stop(syscall.SIGKILL, 0) // reaps a server that died by itself, so that it can start again
-	if err := s.startServers(ctx, []string{addr}); err != nil {
-		return fmt.Errorf("devstack.sentinel_start: %w", err)
+	srv, err := s.startAgain(ctx, "devstack.sentinel_start", addr, s.startServers)
+	if err != nil {
+		return err
 	}
 	s.logf("devstack: started %s", srv.name)
 	return nil
@@ -388,12 +344,8 @@ func (s *Sentinel) isMaster(ctx context.Context, addr string) error {
 	if !ok {
 		return fmt.Errorf("the sentinels name %s, which is none of our data nodes (%s)", addr, strings.Join(s.Addrs, ","))
 	}
-	role, err := client.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return fmt.Errorf("%s: role: %w", addr, err)
-	}
-	if len(role) == 0 || role[0] != "master" {
-		return fmt.Errorf("%s: role %v, want master", addr, role)
+	if err := masterRole(ctx, client); err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
 	}
 	return nil
 }
@@ -505,19 +457,6 @@ func (s *Sentinel) dataHealthy(ctx context.Context, primary string) error {
 		}
 	}
 	return nil
-}
-
-// live returns those of addrs whose server is running, in their order; an address that is not ours is not.
-func (s *Sentinel) live(addrs []string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var up []string
-	for _, addr := range addrs {
-		if running(s.servers[addr]) {
-			up = append(up, addr)
-		}
-	}
-	return up
 }
 
 // configQuote quotes s as a redis.conf argument, so that a path with spaces stays one argument.
