@@ -138,6 +138,35 @@ func TestReconcileUnderFullLaunchLoad(t *testing.T) {
 	if rep, err := r.Check(context.Background(), 0); err != nil || !rep.Clean {
 		t.Fatalf("check after the launch: %v %+v", err, rep)
 	}
+	// The running totals the check read are the sums of the rows: the full recount agrees, and so does SQL.
+	if rep, err := s.reconciler(service.ReconcileConfig{Full: true}).Check(context.Background(), 0); err != nil || !rep.Clean {
+		t.Fatalf("full recount after the launch: %v %+v", err, rep)
+	}
+	totalsMatchRecount(t, s)
+}
+
+// totalsMatchRecount checks in SQL alone that every disc's running totals and units per customer equal the sums
+// of its stock events and orders.
+func totalsMatchRecount(t *testing.T, s *shop) {
+	t.Helper()
+	var discs, off int
+	err := s.Pool.QueryRow(context.Background(), `
+SELECT count(*), count(*) FILTER (WHERE d.events_total <> COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0)
+                              OR d.ordered_total <> COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0))
+FROM discs d`).Scan(&discs, &off)
+	if err != nil || off != 0 {
+		t.Fatalf("%d of %d discs have running totals that differ from their rows (err %v)", off, discs, err)
+	}
+	var buyersOff int
+	err = s.Pool.QueryRow(context.Background(), `
+SELECT count(*) FROM (SELECT disc_id, customer_id, units FROM disc_buyers WHERE units <> 0) b
+FULL JOIN (SELECT disc_id, customer_id, sum(quantity) AS units FROM orders WHERE status = 'confirmed' GROUP BY 1, 2) o
+  USING (disc_id, customer_id)
+WHERE b.units IS DISTINCT FROM o.units`).Scan(&buyersOff)
+	if err != nil || buyersOff != 0 {
+		t.Fatalf("%d (disc, customer) units differ between disc_buyers and the confirmed orders (err %v)", buyersOff, err)
+	}
+	t.Logf("running totals of %d discs equal the recount of their rows", discs)
 }
 
 // TestReconcileFindsAndFixesEachDrift injects one kind of drift at a time and checks that reconcile names

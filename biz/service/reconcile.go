@@ -76,6 +76,9 @@ type ReconcileConfig struct {
 	Chunk      int           // discs per snapshot (default 200)
 	Attempts   int           // a disc must show the same drift this many times in a row (default 3)
 	Progress   func(done, total int)
+	// Full recounts every order and stock event of each disc instead of reading the running totals, and
+	// reports a total that differs from its recount as a broken ledger (reconcile --full).
+	Full bool
 }
 
 // DefaultStuckAfter is how old a pending order or an unapplied stock event must be to count as stuck: the
@@ -339,7 +342,7 @@ func (r *ledgerReconcile) check(ctx context.Context, discID int64) (Report, erro
 		}
 	}
 	for chunk := range slices.Chunk(ids, r.cfg.Chunk) {
-		ledger, _, err := r.discs.Ledger(ctx, pg.LedgerQuery{DiscIDs: chunk, LastID: "0-0", StuckAfter: r.cfg.StuckAfter})
+		ledger, _, err := r.discs.Ledger(ctx, pg.LedgerQuery{DiscIDs: chunk, LastID: "0-0", StuckAfter: r.cfg.StuckAfter, Full: r.cfg.Full})
 		if err != nil {
 			return rep, err
 		}

@@ -37,7 +37,7 @@ func (r *redisReconcile) gather(ctx context.Context, p int, ids []int64) (eviden
 		pendingIDs[i] = o.ID
 	}
 	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: p, DiscIDs: ids, RedisVersion: versions,
-		LastID: snap.LastID, PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter})
+		LastID: snap.LastID, PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter, Full: r.cfg.Full})
 	if err != nil {
 		return evidence{}, err
 	}

@@ -143,13 +143,18 @@ func customerDrift(bought map[int64]int64, l pg.LedgerDisc, pu, du units) []Cust
 	return out
 }
 
-// ledgerHolds is Postgres' own identity: stock = sum(stock_events.delta) - sum(orders.quantity), never negative.
+// ledgerHolds is Postgres' own identity: stock = sum(stock_events.delta) - sum(orders.quantity), never negative,
+// and (in a full check) running totals that equal the recount of the rows.
 func ledgerHolds(l pg.LedgerDisc) bool {
-	return l.Stock == l.EventsSum-l.OrdersSum && l.Stock >= 0
+	return l.Stock == l.EventsSum-l.OrdersSum && l.Stock >= 0 && len(l.TotalsOff) == 0
 }
 
 func ledgerNote(l pg.LedgerDisc) string {
-	return fmt.Sprintf("postgres stock %d, ledger says %d", l.Stock, l.EventsSum-l.OrdersSum)
+	note := fmt.Sprintf("postgres stock %d, ledger says %d", l.Stock, l.EventsSum-l.OrdersSum)
+	for _, off := range l.TotalsOff {
+		note += "; running total off: " + off
+	}
+	return note
 }
 
 // judgeLedger is the verdict of a deployment without Redis: a disc is a problem only when its ledger breaks.

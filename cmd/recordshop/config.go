@@ -59,6 +59,7 @@ type config struct {
 	JSON             bool          // reconcile only
 	Fix              bool          // reconcile only
 	Rebuild          bool          // reconcile only
+	Full             bool          // reconcile only: recount the rows, check the running totals
 	StuckAfter       time.Duration // reconcile only
 }
 
@@ -190,6 +191,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 		fs.BoolVar(&c.Fix, "fix", false, "repair Redis from Postgres for the drift found, then check again")
 		fs.BoolVar(&c.Rebuild, "rebuild", false, "reload a Redis that lost its data entirely from Postgres, then check")
+		fs.BoolVar(&c.Full, "full", false, "recount every order and stock event instead of reading the running totals, and check those totals")
 		fs.DurationVar(&c.StuckAfter, "stuck-after", service.DefaultStuckAfter, "pending orders and unapplied stock events older than this are stuck")
 	}
 	return &c, fs, errors.Join(errs...)

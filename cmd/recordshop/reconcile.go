@@ -44,7 +44,7 @@ func runReconcile(ctx context.Context, cfg config, stdout, stderr io.Writer) err
 		return &exitError{exitNotCheck, err}
 	}
 	defer s.close()
-	rc := service.ReconcileConfig{StuckAfter: cfg.StuckAfter}
+	rc := service.ReconcileConfig{StuckAfter: cfg.StuckAfter, Full: cfg.Full}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) && !cfg.JSON {
 		rc.Progress = func(done, total int) {
 			if total >= 500 {

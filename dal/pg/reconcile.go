@@ -18,8 +18,8 @@ type LedgerDisc struct {
 	Archived    bool
 	Stock       int64
 	Version     int64
-	EventsSum   int64 // sum of every stock_events.delta
-	OrdersSum   int64 // sum of every order's quantity, cancelled included
+	EventsSum   int64 // sum of every stock_events.delta (its running total, discs.events_total, unless Full)
+	OrdersSum   int64 // sum of every order's quantity, cancelled included (discs.ordered_total unless Full)
 	EventsAfter int64 // sum of deltas of versions Redis had not applied at the snapshot
 	// Per customer: confirmed units; units of orders reserved after the snapshot (any status); units coming
 	// back through cancel events Redis had not applied at the snapshot.
@@ -27,6 +27,9 @@ type LedgerDisc struct {
 	AfterTotal                     int64
 	OldUnapplied                   int  // unapplied stock events older than the stuck threshold
 	NeverApplied                   bool // no stock event of the disc has reached Redis yet (it was just created)
+	// TotalsOff says, in a Full read, how the running totals differ from the recount of the rows; empty when
+	// they agree (and always in a read of the totals).
+	TotalsOff []string
 }
 
 // LedgerQuery names the discs of one partition snapshot to read.
@@ -37,6 +40,9 @@ type LedgerQuery struct {
 	LastID       string          // the stream position of the snapshot
 	PendingIDs   []uuid.UUID     // orders pending in the snapshot
 	StuckAfter   time.Duration
+	// Full recounts the sums from every order and stock event of the discs, and checks the running totals
+	// against them; otherwise the running totals are read, whose cost does not grow with history.
+	Full bool
 }
 
 // Ledger reads, in one REPEATABLE READ transaction (one consistent snapshot), everything reconcile compares
@@ -50,24 +56,26 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 	}
 	ms, seq := splitStreamID(q.LastID)
 	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-SELECT d.id, d.archived, d.stock, d.stock_version,
-       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
-       COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),
-       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
-       (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
-            AND e.created_at < now() - make_interval(secs => $3::float8)),
-       NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL)
-FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`,
-			q.DiscIDs, versions, q.StuckAfter.Seconds())
+		sums := ledgerTotals
+		if q.Full {
+			sums = ledgerRecount
+		}
+		rows, err := tx.Query(ctx, sums, q.DiscIDs, versions, q.StuckAfter.Seconds())
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			l := &LedgerDisc{Confirmed: map[int64]int64{}, After: map[int64]int64{}, CancelsAfter: map[int64]int64{}}
+			var eventsTotal, orderedTotal int64
 			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied,
-				&l.NeverApplied); err != nil {
+				&l.NeverApplied, &eventsTotal, &orderedTotal); err != nil {
 				return err
+			}
+			if eventsTotal != l.EventsSum {
+				l.TotalsOff = append(l.TotalsOff, fmt.Sprintf("events_total %d, stock events sum to %d", eventsTotal, l.EventsSum))
+			}
+			if orderedTotal != l.OrdersSum {
+				l.TotalsOff = append(l.TotalsOff, fmt.Sprintf("ordered_total %d, orders sum to %d", orderedTotal, l.OrdersSum))
 			}
 			out[l.ID] = l
 		}
@@ -88,10 +96,31 @@ FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.i
 			})
 			return err
 		}
-		if err := perCustomer(`SELECT disc_id, customer_id, sum(quantity) FROM orders
-			WHERE disc_id = ANY($1) AND status = 'confirmed' GROUP BY 1, 2`, []any{q.DiscIDs},
-			func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }); err != nil {
+		if err := perCustomer(`SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`,
+			[]any{q.DiscIDs}, func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }); err != nil {
 			return err
+		}
+		if q.Full {
+			recount := map[int64]map[int64]int64{}
+			if err := perCustomer(`SELECT disc_id, customer_id, sum(quantity) FROM orders
+				WHERE disc_id = ANY($1) AND status = 'confirmed' GROUP BY 1, 2`, []any{q.DiscIDs},
+				func(l *LedgerDisc) map[int64]int64 {
+					if recount[l.ID] == nil {
+						recount[l.ID] = map[int64]int64{}
+					}
+					return recount[l.ID]
+				}); err != nil {
+				return err
+			}
+			for id, l := range out {
+				if off := buyersOff(l.Confirmed, recount[id]); off != "" {
+					l.TotalsOff = append(l.TotalsOff, off)
+				}
+				l.Confirmed = recount[id]
+				if l.Confirmed == nil {
+					l.Confirmed = map[int64]int64{}
+				}
+			}
 		}
 		if err := perCustomer(`SELECT disc_id, customer_id, sum(quantity) FROM orders
 			WHERE disc_id = ANY($1) AND stream_partition = $2
@@ -124,6 +153,50 @@ FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.i
 		return err
 	})
 	return out, persisted, translate("discs.ledger", err)
+}
+
+// The ledger of some discs (unnest of ids and the versions Redis had applied), with the running totals: what a
+// check reads, at a cost that does not grow with history. The last two columns repeat the totals, for the
+// shape ledgerRecount shares.
+const ledgerTotals = `
+SELECT d.id, d.archived, d.stock, d.stock_version, d.events_total, d.ordered_total,
+       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
+       (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
+            AND e.created_at < now() - make_interval(secs => $3::float8)),
+       NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL),
+       d.events_total, d.ordered_total
+FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`
+
+// ledgerRecount is ledgerTotals with the sums recounted from every stock event and order of the discs
+// (reconcile --full), and the running totals beside them to be checked.
+const ledgerRecount = `
+SELECT d.id, d.archived, d.stock, d.stock_version,
+       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
+       COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),
+       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
+       (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
+            AND e.created_at < now() - make_interval(secs => $3::float8)),
+       NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL),
+       d.events_total, d.ordered_total
+FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`
+
+// buyersOff says how the running units per customer (disc_buyers) differ from a recount; "" when they agree.
+func buyersOff(totals, recount map[int64]int64) string {
+	off := 0
+	for c, n := range recount {
+		if totals[c] != n {
+			off++
+		}
+	}
+	for c, n := range totals {
+		if _, ok := recount[c]; !ok && n != 0 {
+			off++
+		}
+	}
+	if off == 0 {
+		return ""
+	}
+	return fmt.Sprintf("disc_buyers differs from the orders for %d customers", off)
 }
 
 // splitStreamID splits a stream id "ms-seq".

@@ -245,6 +245,38 @@ func PGURL(t testing.TB) string {
 	return dbURL
 }
 
+// PGEmpty returns a pool on a new database with no schema at all, for tests of the migrations themselves
+// (migrating an existing shop's data); t.Cleanup closes the pool and drops the database.
+func PGEmpty(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	e := ready(t)
+	name := "rs_e_" + randomHex()
+	err := e.admin(func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("testenv.pg_empty: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.dropDatabase(name); err != nil {
+			t.Errorf("testenv.pg_empty: cleanup: %v", err)
+		}
+	})
+	dbURL, err := withDatabase(e.pgURL, name)
+	if err != nil {
+		t.Fatalf("testenv.pg_empty: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	pool, err := pg.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("testenv.pg_empty: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // Redis returns a client and a key prefix unique to this test ("t<random>:"). The test must put every key under
 // the prefix; t.Cleanup deletes those keys and closes the client.
 func Redis(t testing.TB) (redis.UniversalClient, string) {
