@@ -125,6 +125,7 @@ type RedisSnapshots interface {
 type RedisRepairs interface {
 	Adjust(ctx context.Context, discID, availDelta int64, customers map[int64]int64) (bool, error)
 	Forget(ctx context.Context, discID int64) error
+	ForgetAll(ctx context.Context, discIDs []int64) error
 	RequeueDeadLetters(ctx context.Context, p int, inPostgres func([]model.Order) (map[string]bool, error)) (int, error)
 	ClaimPartitions(ctx context.Context) error
 	EnsureStream(ctx context.Context, p int, minLastID string) error
@@ -134,6 +135,7 @@ type RedisRepairs interface {
 type DiscLoader interface {
 	SyncAll(ctx context.Context) (int, error)
 	Load(ctx context.Context, discID int64) error
+	LoadAll(ctx context.Context, discIDs []int64) error
 }
 
 // RedisSide is everything reconcile needs to compare Redis with Postgres and repair it.

@@ -164,13 +164,11 @@ func (r *redisReconcile) rebuild(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	for _, id := range ids {
-		if err := r.redis.Repairs.Forget(ctx, id); err != nil {
-			return Report{}, err
-		}
-		if err := r.redis.Loader.Load(ctx, id); err != nil {
-			return Report{}, err
-		}
+	if err := r.redis.Repairs.ForgetAll(ctx, ids); err != nil {
+		return Report{}, err
+	}
+	if err := r.redis.Loader.LoadAll(ctx, ids); err != nil {
+		return Report{}, err
 	}
 	if err := r.redis.SyncInactive(ctx); err != nil {
 		return Report{}, err

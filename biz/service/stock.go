@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
 
@@ -19,14 +22,15 @@ type EventStore interface {
 	// in version order.
 	Unapplied(ctx context.Context, discID int64, limit int) ([]model.StockEvent, error)
 	MarkApplied(ctx context.Context, discID, version int64) error
+	// MarkAppliedAll is MarkApplied of many discs in one statement (disc id -> version).
+	MarkAppliedAll(ctx context.Context, versions map[int64]int64) error
 }
 
 // DiscReader is what the relay needs to load discs whole.
 type DiscReader interface {
-	Get(ctx context.Context, id int64) (model.Disc, error)
-	// DiscLedger reads a disc's stock and units per customer in one snapshot, with which of pending Postgres
-	// has; model.ErrNotFound when there is no such disc. partition is the disc's Redis partition.
-	DiscLedger(ctx context.Context, partition int, discID int64, pending []uuid.UUID) (model.DiscLedger, error)
+	// LoadStates reads many discs for loading, with their ledgers, in one snapshot and a few set-based
+	// queries; discs that do not exist are left out.
+	LoadStates(ctx context.Context, discIDs []int64, pending []uuid.UUID) (map[int64]*pg.DiscLoad, map[uuid.UUID]bool, error)
 }
 
 // StockGate is what the relay needs from the Redis stock gate (*rsredis.Gate): apply.lua, loading a disc
@@ -36,6 +40,9 @@ type StockGate interface {
 	Load(ctx context.Context, s rsredis.DiscState, bought map[int64]int64) (bool, error)
 	Available(ctx context.Context, discIDs []int64) (map[int64]int64, error)
 	PendingOrders(ctx context.Context, discID int64) ([]model.Order, error)
+	// LoadAll and PendingAll are Load and PendingOrders for many discs, a round trip per partition.
+	LoadAll(ctx context.Context, items []rsredis.LoadItem) (map[int64]bool, error)
+	PendingAll(ctx context.Context) (map[int64][]model.Order, error)
 	Keys() rsredis.Keys
 }
 
@@ -125,56 +132,92 @@ func (r *Relay) apply(ctx context.Context, e model.StockEvent) error {
 // it has by now: the writer may move some in between, and their units are then in the stock already. (No new
 // order of the disc can arrive meanwhile: Redis refuses orders of a disc it does not hold.)
 func (r *Relay) Load(ctx context.Context, discID int64) error {
-	d, err := r.discs.Get(ctx, discID)
-	if err != nil {
-		return err
-	}
 	pending, err := r.gate.PendingOrders(ctx, discID)
 	if err != nil {
 		return err
 	}
-	ids := make([]uuid.UUID, len(pending))
-	for i, o := range pending {
-		ids[i] = o.ID
-	}
-	l, err := r.discs.DiscLedger(ctx, r.gate.Keys().Partition(discID), discID, ids)
-	if err != nil {
-		return err
-	}
-	state := discState(d, l.Version)
-	state.Avail = l.Stock
-	bought := map[int64]int64{}
-	for c, n := range l.Bought {
-		bought[c] = n
-	}
-	for _, o := range pending {
-		if !l.Persisted[o.ID] {
-			state.Avail -= int64(o.Quantity)
-			bought[o.CustomerID] += int64(o.Quantity)
-		}
-	}
-	loaded, err := r.gate.Load(ctx, state, bought)
-	if err != nil || !loaded {
-		return err // there already: the next pass applies events one by one
-	}
-	return r.events.MarkApplied(ctx, discID, l.Version)
+	return r.load(ctx, []int64{discID}, map[int64][]model.Order{discID: pending})
 }
 
-// LoadAll loads every disc of ids that Redis does not have (start-up, or after Redis lost its data).
+// LoadAll loads every disc of ids that Redis does not have (start-up, or after Redis lost its data), in bulk:
+// one read of Redis' holdings and pending orders, a few set-based queries of Postgres per loadChunk discs,
+// and a pipeline per partition, so that a cold start costs what the catalog costs, not a round trip per disc.
 func (r *Relay) LoadAll(ctx context.Context, ids []int64) error {
 	have, err := r.gate.Available(ctx, ids)
 	if err != nil {
 		return err
 	}
+	missing := make([]int64, 0, len(ids)-len(have))
 	for _, id := range ids {
-		if _, ok := have[id]; ok {
-			continue
+		if _, ok := have[id]; !ok {
+			missing = append(missing, id)
 		}
-		if err := r.Load(ctx, id); err != nil && !errors.Is(err, model.ErrNotFound) {
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	pending, err := r.gate.PendingAll(ctx)
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(missing, loadChunk) {
+		if err := r.load(ctx, chunk, pending); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// loadChunk is how many discs one LoadAll step reads and writes: large enough that a step's round trips are
+// few, small enough that its Postgres snapshot and Redis pipelines stay short.
+const loadChunk = 5000
+
+// load puts discIDs that Redis does not hold into it whole: stock less the orders Redis confirmed that
+// Postgres does not have yet (pending, by disc), units per customer likewise. A disc Redis holds already is
+// left to the relay's event by event application.
+func (r *Relay) load(ctx context.Context, discIDs []int64, pending map[int64][]model.Order) error {
+	var pendingIDs []uuid.UUID
+	for _, id := range discIDs {
+		for _, o := range pending[id] {
+			pendingIDs = append(pendingIDs, o.ID)
+		}
+	}
+	states, persisted, err := r.discs.LoadStates(ctx, discIDs, pendingIDs)
+	if err != nil {
+		return err
+	}
+	if len(discIDs) == 1 && len(states) == 0 {
+		return fmt.Errorf("relay.load: disc %d: %w", discIDs[0], model.ErrNotFound)
+	}
+	items := make([]rsredis.LoadItem, 0, len(states))
+	for _, id := range discIDs {
+		l, ok := states[id]
+		if !ok {
+			continue // deleted meanwhile
+		}
+		state := discState(l.Disc, l.Ledger.Version)
+		state.Avail = l.Ledger.Stock
+		bought := maps.Clone(l.Ledger.Bought)
+		for _, o := range pending[id] {
+			if !persisted[o.ID] {
+				state.Avail -= int64(o.Quantity)
+				bought[o.CustomerID] += int64(o.Quantity)
+			}
+		}
+		items = append(items, rsredis.LoadItem{State: state, Bought: bought})
+	}
+	loaded, err := r.gate.LoadAll(ctx, items)
+	if err != nil {
+		return err
+	}
+	versions := make(map[int64]int64, len(loaded))
+	for id := range loaded {
+		versions[id] = states[id].Ledger.Version
+	}
+	if len(versions) == 0 {
+		return nil
+	}
+	return r.events.MarkAppliedAll(ctx, versions)
 }
 
 // Run applies what is left in the outbox every interval until ctx ends (after a crash between commit and

@@ -217,18 +217,61 @@ func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	return ids, translate("discs.all_ids", err)
 }
 
-// DiscLedger reads one disc's stock, version and confirmed units per customer in one snapshot, with which of
-// pending (orders Redis confirmed) Postgres has by now: what the relay needs to load the disc into Redis whole.
-// partition is the disc's Redis partition; model.ErrNotFound when there is no such disc.
-func (r *Discs) DiscLedger(ctx context.Context, partition int, discID int64, pending []uuid.UUID) (model.DiscLedger, error) {
-	ledger, persisted, err := r.Ledger(ctx, LedgerQuery{Partition: partition, DiscIDs: []int64{discID}, LastID: "0-0",
-		PendingIDs: pending, StuckAfter: time.Hour})
-	if err != nil {
-		return model.DiscLedger{}, err
+
+// DiscLoad is what loading one disc into Redis whole needs of Postgres: the disc's fields Redis holds and its
+// ledger (stock, version, confirmed units per customer), read with the others of a LoadStates call in one
+// snapshot.
+type DiscLoad struct {
+	Disc   model.Disc // ID, PriceCents, PerCustomerLimit, SaleStartsAt, Archived and Stock are read
+	Ledger model.DiscLedger
+}
+
+// LoadStates reads discIDs for loading into Redis, in one REPEATABLE READ snapshot and three set-based
+// queries whatever their number: the discs, their running units per customer, and which of pending (orders
+// Redis confirmed) Postgres has by now. Discs that do not exist are left out.
+func (r *Discs) LoadStates(ctx context.Context, discIDs []int64, pending []uuid.UUID) (map[int64]*DiscLoad, map[uuid.UUID]bool, error) {
+	out := make(map[int64]*DiscLoad, len(discIDs))
+	persisted := map[uuid.UUID]bool{}
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, price_cents, per_customer_limit, sale_starts_at, archived, stock, stock_version
+			FROM discs WHERE id = ANY($1)`, discIDs)
+		if err != nil {
+			return err
+		}
+		var d model.Disc
+		var version int64
+		if _, err := pgx.ForEachRow(rows, []any{&d.ID, &d.PriceCents, &d.PerCustomerLimit, &d.SaleStartsAt, &d.Archived, &d.Stock, &version}, func() error {
+			out[d.ID] = &DiscLoad{Disc: d, Ledger: model.DiscLedger{Stock: d.Stock, Version: version, Bought: map[int64]int64{}}}
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`, discIDs)
+		if err != nil {
+			return err
+		}
+		var disc, customer, units int64
+		if _, err := pgx.ForEachRow(rows, []any{&disc, &customer, &units}, func() error {
+			if l := out[disc]; l != nil {
+				l.Ledger.Bought[customer] = units
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, pending)
+		if err != nil {
+			return err
+		}
+		var id uuid.UUID
+		_, err = pgx.ForEachRow(rows, []any{&id}, func() error { persisted[id] = true; return nil })
+		return err
+	})
+	for _, l := range out {
+		l.Ledger.Persisted = persisted
 	}
-	l, ok := ledger[discID]
-	if !ok {
-		return model.DiscLedger{}, fmt.Errorf("discs.disc_ledger: %w", model.ErrNotFound)
-	}
-	return model.DiscLedger{Stock: l.Stock, Version: l.Version, Bought: l.Confirmed, Persisted: persisted}, nil
+	return out, persisted, translate("discs.load_states", err)
 }

@@ -48,3 +48,15 @@ func (r *StockEvents) MarkApplied(ctx context.Context, discID, version int64) er
 		WHERE disc_id = $1 AND version <= $2 AND applied_at IS NULL`, discID, version)
 	return translate("stock_events.mark_applied", err)
 }
+
+// MarkAppliedAll records, in one statement, that Redis has every event of each disc up to its version.
+func (r *StockEvents) MarkAppliedAll(ctx context.Context, versions map[int64]int64) error {
+	ids, vers := make([]int64, 0, len(versions)), make([]int64, 0, len(versions))
+	for id, v := range versions {
+		ids, vers = append(ids, id), append(vers, v)
+	}
+	_, err := r.pool.Exec(ctx, `UPDATE stock_events e SET applied_at = now()
+		FROM unnest($1::bigint[], $2::bigint[]) AS m(disc_id, version)
+		WHERE e.disc_id = m.disc_id AND e.version <= m.version AND e.applied_at IS NULL`, ids, vers)
+	return translate("stock_events.mark_applied_all", err)
+}
