@@ -243,8 +243,8 @@ func TestReconcileFindsAndFixesEachDrift(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// No relay passes during the test: an event left unapplied must stay so until reconcile finds it.
 			s := startShop(t, api.ModeRedis, time.Hour)
-			s.createDisc(t, 50, 0, nil) // a bystander that must stay ok
-			d := s.createDisc(t, 10, 0, nil)
+			s.createDisc(t, 50, 0, nil)      // a bystander that must stay ok
+			d := s.createDisc(t, 10, 5, nil) // a limit: Redis counts each customer's units of it
 			c := s.createCustomers(t, 1)[0]
 			status, o := s.buy(t, c, d.ID, 1, "")
 			if status != http.StatusCreated {

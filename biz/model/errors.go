@@ -122,6 +122,10 @@ type NotPersistedError struct{ RetryAfter time.Duration }
 
 func (e *NotPersistedError) Error() string { return "order not yet persisted" }
 
+// ErrLimitAfterSales refuses a per-customer limit on a disc that has sold units without one: only units bought
+// under a limit are counted per customer, so a limit is set before the sale.
+var ErrLimitAfterSales = errors.New("the disc has sold units without a per-customer limit")
+
 // ErrConcurrentChange refuses a change that lost a race with another change of the same row; retry it.
 var ErrConcurrentChange = errors.New("changed concurrently; try again")
 

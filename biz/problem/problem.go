@@ -185,6 +185,9 @@ func From(err error) *Problem {
 		return New(http.StatusConflict, "insufficient-stock", "Not enough stock", short.Error())
 	case errors.Is(err, model.ErrArchived):
 		return New(http.StatusConflict, "disc-archived", "Disc archived", "The disc is archived and can no longer change.")
+	case errors.Is(err, model.ErrLimitAfterSales):
+		return New(http.StatusConflict, "limit-after-sales", "Limit after sales",
+			"The disc has sold units without a per-customer limit; set a limit before a sale.")
 	case errors.Is(err, model.ErrConcurrentChange):
 		q := New(http.StatusConflict, "concurrent-change", "Changed concurrently", "Another change of the same record won the race; repeat the request.")
 		q.RetryAfter = time.Second

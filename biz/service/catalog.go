@@ -19,6 +19,8 @@ type DiscStore interface {
 	Restock(ctx context.Context, id, delta int64, guard model.StockGuard) (model.Disc, error)
 	Archive(ctx context.Context, id int64) (model.Disc, error)
 	RemoveIfUnordered(ctx context.Context, id int64) (bool, error)
+	// Sold reports whether Postgres holds any order of the disc.
+	Sold(ctx context.Context, id int64) (bool, error)
 }
 
 // LiveStock is the count that sells, as the catalog sees it. In Redis mode it is Redis' (RedisStock): every
@@ -86,7 +88,33 @@ func (s *Catalog) List(ctx context.Context, q model.DiscQuery) (model.List[model
 
 // Update changes the fields given in p; a lower stock is checked against the live count first.
 func (s *Catalog) Update(ctx context.Context, id int64, p model.DiscPatch) (model.Disc, error) {
+	if p.PerCustomerLimit != nil && *p.PerCustomerLimit > 0 {
+		if err := s.limitAllowed(ctx, id); err != nil {
+			return model.Disc{}, err
+		}
+	}
 	return s.guarded(ctx, id, func(guard model.StockGuard) (model.Disc, error) { return s.discs.Update(ctx, id, p, guard) })
+}
+
+// limitAllowed refuses a per-customer limit for a disc that has sold units without one (model.ErrLimitAfterSales):
+// Redis counts a customer's units only while a disc has a limit, so the units bought before it would not
+// count against it. A disc that has a limit may change it freely.
+func (s *Catalog) limitAllowed(ctx context.Context, id int64) error {
+	d, err := s.discs.Get(ctx, id)
+	if err != nil || d.PerCustomerLimit > 0 {
+		return err
+	}
+	sold, err := s.discs.Sold(ctx, id)
+	if err == nil && !sold {
+		sold, err = s.live.HasSales(ctx, id)
+	}
+	if err != nil {
+		return err
+	}
+	if sold {
+		return fmt.Errorf("catalog: disc %d: %w", id, model.ErrLimitAfterSales)
+	}
+	return nil
 }
 
 // Restock adds (or, negative, removes) units; stock never goes below zero, nor below what the live count

@@ -110,7 +110,9 @@ func judgeDisc(rd rsredis.DiscSnapshot, l pg.LedgerDisc, pu, du units, stuckPend
 		d.versionAhead = true
 		d.Notes = append(d.Notes, fmt.Sprintf("redis at version %d, postgres at %d", rd.Version, l.Version))
 	default:
-		d.Customers = customerDrift(rd.Bought, l, pu, du)
+		if l.Limit > 0 { // Redis counts a customer's units only where a limit needs them
+			d.Customers = customerDrift(rd.Bought, l, pu, du)
+		}
 		switch {
 		case d.Drift != 0 || len(d.Customers) > 0:
 			d.Verdict = VerdictDrift

@@ -30,7 +30,7 @@ func judgeStory() evidence {
 		Redis: rsredis.Snapshot{Partition: 1, LastID: "1700000000000-0", Discs: map[int64]rsredis.DiscSnapshot{
 			judgeDisc1: {Present: true, Avail: 8, Version: 1, Bought: map[int64]int64{judgeCustomer: 2}},
 		}},
-		Ledger: map[int64]*pg.LedgerDisc{judgeDisc1: {ID: judgeDisc1, Stock: 8, Version: 1, EventsSum: 10, OrdersSum: 2,
+		Ledger: map[int64]*pg.LedgerDisc{judgeDisc1: {ID: judgeDisc1, Stock: 8, Version: 1, Limit: 4, EventsSum: 10, OrdersSum: 2,
 			Confirmed: map[int64]int64{judgeCustomer: 2}, After: map[int64]int64{}, CancelsAfter: map[int64]int64{}}},
 		Persisted:   map[uuid.UUID]bool{},
 		StuckBefore: judgeT.Add(-time.Minute),
@@ -199,6 +199,13 @@ func TestJudge(t *testing.T) {
 				d.Verdict = VerdictDrift
 				d.Customers = []CustomerDrift{{CustomerID: judgeCustomer, Redis: 3, Expected: 2}, {CustomerID: judgeCustomer2, Redis: 1, Expected: 0}}
 			}},
+		{name: "a disc without a limit: Redis keeps no units per customer, and none are compared",
+			change: func(ev *evidence) {
+				ev.Ledger[judgeDisc1].Limit = 0
+				ev.Redis.Discs[judgeDisc1].Bought[judgeCustomer] = 0
+				delete(ev.Redis.Discs[judgeDisc1].Bought, judgeCustomer)
+			},
+			want: func(*DiscReport) {}},
 		{name: "dead letters counted, and the unreadable ones for the partition",
 			change: func(ev *evidence) {
 				setAvail(ev, judgeDisc1, 5)

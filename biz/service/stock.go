@@ -204,6 +204,9 @@ func (r *Relay) load(ctx context.Context, discIDs []int64, pending map[int64][]m
 				bought[o.CustomerID] += int64(o.Quantity)
 			}
 		}
+		if state.Limit == 0 {
+			bought = nil // Redis counts a customer's units only where a limit needs them
+		}
 		items = append(items, rsredis.LoadItem{State: state, Bought: bought})
 	}
 	loaded, err := r.gate.LoadAll(ctx, items)

@@ -46,11 +46,11 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) disc(t *testing.T, stock int64) model.Disc {
+func (f *fixture) disc(t *testing.T, stock int64, limit ...int) model.Disc {
 	t.Helper()
 	price := int64(1000)
 	d, err := f.catalog.Create(context.Background(), model.DiscCreate{Name: "Disc", Artist: "Artist", ReleaseYear: 2020,
-		Style: "Rock", PriceCents: &price, Stock: stock, StartsAt: time.Now().Add(-time.Minute)})
+		Style: "Rock", PriceCents: &price, Stock: stock, StartsAt: time.Now().Add(-time.Minute), PerCustomerLimit: append(limit, 0)[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestRelayAppliesWhatACrashLeftOnce(t *testing.T) {
 func TestLoadNeverOverwritesLiveStock(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	d := f.disc(t, 10)
+	d := f.disc(t, 10, 5) // a limit, so that Redis counts the customer's units too
 	c := f.customer(t, 1)
 	if _, _, err := f.orders.Place(ctx, model.OrderCreate{CustomerID: c.ID, DiscID: d.ID, Quantity: 4}, ""); err != nil {
 		t.Fatal(err)

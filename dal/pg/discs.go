@@ -198,6 +198,13 @@ func (r *Discs) Archive(ctx context.Context, id int64) (model.Disc, error) {
 	return d, translate("discs.archive", err)
 }
 
+// Sold reports whether Postgres holds any order of the disc (its running ordered total, one row read).
+func (r *Discs) Sold(ctx context.Context, id int64) (bool, error) {
+	var sold bool
+	err := r.pool.QueryRow(ctx, `SELECT ordered_total > 0 FROM discs WHERE id = $1`, id).Scan(&sold)
+	return sold, translate("discs.sold", err)
+}
+
 // RemoveIfUnordered deletes an archived disc that has no orders (its stock events go with it) and reports
 // whether it did. The row lock makes a concurrent order insert, which takes FOR KEY SHARE on the disc, wait.
 func (r *Discs) RemoveIfUnordered(ctx context.Context, id int64) (bool, error) {

@@ -18,6 +18,7 @@ type LedgerDisc struct {
 	Archived    bool
 	Stock       int64
 	Version     int64
+	Limit       int   // per-customer limit; 0: Redis keeps no units per customer for the disc
 	EventsSum   int64 // sum of every stock_events.delta (its running total, discs.events_total, unless Full)
 	OrdersSum   int64 // sum of every order's quantity, cancelled included (discs.ordered_total unless Full)
 	EventsAfter int64 // sum of deltas of versions Redis had not applied at the snapshot
@@ -67,7 +68,7 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 		for rows.Next() {
 			l := &LedgerDisc{Confirmed: map[int64]int64{}, After: map[int64]int64{}, CancelsAfter: map[int64]int64{}}
 			var eventsTotal, orderedTotal int64
-			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied,
+			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.Limit, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied,
 				&l.NeverApplied, &eventsTotal, &orderedTotal); err != nil {
 				return err
 			}
@@ -96,8 +97,15 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 			})
 			return err
 		}
+		// Units per customer matter where Redis counts them, on discs with a limit; a full check reads them all.
+		buyersOf := make([]int64, 0, len(out))
+		for id, l := range out {
+			if l.Limit > 0 || q.Full {
+				buyersOf = append(buyersOf, id)
+			}
+		}
 		if err := perCustomer(`SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`,
-			[]any{q.DiscIDs}, func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }); err != nil {
+			[]any{buyersOf}, func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }); err != nil {
 			return err
 		}
 		if q.Full {
@@ -159,7 +167,7 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 // check reads, at a cost that does not grow with history. The last two columns repeat the totals, for the
 // shape ledgerRecount shares.
 const ledgerTotals = `
-SELECT d.id, d.archived, d.stock, d.stock_version, d.events_total, d.ordered_total,
+SELECT d.id, d.archived, d.stock, d.stock_version, d.per_customer_limit, d.events_total, d.ordered_total,
        COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
        (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
             AND e.created_at < now() - make_interval(secs => $3::float8)),
@@ -170,7 +178,7 @@ FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.i
 // ledgerRecount is ledgerTotals with the sums recounted from every stock event and order of the discs
 // (reconcile --full), and the running totals beside them to be checked.
 const ledgerRecount = `
-SELECT d.id, d.archived, d.stock, d.stock_version,
+SELECT d.id, d.archived, d.stock, d.stock_version, d.per_customer_limit,
        COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
        COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),
        COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
@@ -216,7 +224,6 @@ func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, translate("discs.all_ids", err)
 }
-
 
 // DiscLoad is what loading one disc into Redis whole needs of Postgres: the disc's fields Redis holds and its
 // ledger (stock, version, confirmed units per customer), read with the others of a LoadStates call in one

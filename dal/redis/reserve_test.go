@@ -17,8 +17,8 @@ import (
 )
 
 // afterReserve is state with the effects of one reservation added, as reserve.lua's header specifies them:
-// avail down by the quantity, the customer's units up by it, one stream entry and one pending record with the
-// order record, and the idempotency answer when there is a fingerprint.
+// avail down by the quantity, the customer's units up by it when the disc has a per-customer limit, one stream
+// entry and one pending record with the order record, and the idempotency answer when there is a fingerprint.
 func (f fixture) afterReserve(state map[string]any, r rsredis.Reservation, record, streamID string) map[string]any {
 	f.t.Helper()
 	o := r.Order
@@ -33,15 +33,17 @@ func (f fixture) afterReserve(state map[string]any, r rsredis.Reservation, recor
 	disc["avail"] = strconv.FormatInt(avail-int64(o.Quantity), 10)
 	want[f.k.Disc(o.DiscID)] = disc
 
-	bought, _ := want[f.k.Bought(o.DiscID)].(map[string]string)
-	bought = maps.Clone(bought)
-	if bought == nil {
-		bought = map[string]string{}
+	if disc["limit"] != "0" {
+		bought, _ := want[f.k.Bought(o.DiscID)].(map[string]string)
+		bought = maps.Clone(bought)
+		if bought == nil {
+			bought = map[string]string{}
+		}
+		customer := strconv.FormatInt(o.CustomerID, 10)
+		had, _ := strconv.ParseInt(bought[customer], 10, 64)
+		bought[customer] = strconv.FormatInt(had+int64(o.Quantity), 10)
+		want[f.k.Bought(o.DiscID)] = bought
 	}
-	customer := strconv.FormatInt(o.CustomerID, 10)
-	had, _ := strconv.ParseInt(bought[customer], 10, 64)
-	bought[customer] = strconv.FormatInt(had+int64(o.Quantity), 10)
-	want[f.k.Bought(o.DiscID)] = bought
 
 	stream, _ := want[f.k.Stream(p)].([]goredis.XMessage)
 	want[f.k.Stream(p)] = append(slices.Clone(stream), goredis.XMessage{ID: streamID, Values: map[string]any{"o": record}})
@@ -286,11 +288,12 @@ func TestReserveScript(t *testing.T) {
 }
 
 // TestReserveUnderContention races 400 buyers for 50 units on the real server: the script must sell exactly the
-// stock, each sale with one stream entry and one pending record.
+// stock, each sale with one stream entry, one pending record and (the disc has a per-customer limit, which no
+// buyer reaches) one unit counted for its customer.
 func TestReserveUnderContention(t *testing.T) {
 	const stock, buyers = 50, 400
 	f := realRedis(t)
-	f.load(*liveDisc(discID, stock), nil)
+	f.load(*liveDisc(discID, stock, limit(5)), nil)
 
 	results := make([]rsredis.ReserveResult, buyers)
 	errs := make([]error, buyers)

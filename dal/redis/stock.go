@@ -158,14 +158,29 @@ func (g *Gate) Available(ctx context.Context, discIDs []int64) (map[int64]int64,
 	return out, nil
 }
 
-// HasSales reports whether any customer holds units of the disc in Redis (confirmed, pending or persisted,
-// not cancelled).
+// HasSales reports whether Redis confirmed units of the disc that Postgres may not have yet: orders pending
+// for the writer, or (on a disc with a per-customer limit) units counted for a customer. One pipelined round
+// trip.
 func (g *Gate) HasSales(ctx context.Context, discID int64) (bool, error) {
-	n, err := g.rdb.HLen(ctx, g.keys.Bought(discID)).Result()
+	var bought *goredis.IntCmd
+	var pending *goredis.StringSliceCmd
+	_, err := g.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		bought = p.HLen(ctx, g.keys.Bought(discID))
+		pending = p.HVals(ctx, g.keys.Pending(g.keys.Partition(discID)))
+		return nil
+	})
 	if err != nil {
 		return false, wrap("redis.has_sales", err)
 	}
-	return n > 0, nil
+	if bought.Val() > 0 {
+		return true, nil
+	}
+	for _, rec := range pending.Val() {
+		if o, err := ParseRecord(rec); err == nil && o.DiscID == discID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Forget removes a deleted disc from Redis.

@@ -68,6 +68,14 @@ func TestApplyScript(t *testing.T) {
 			want: rsredis.Applied, value: 15,
 			wantDisc:   discHash(6, 15, 2999, 6, later, false),
 			wantBought: map[string]string{"42": "3", "43": "1"}},
+		{name: "lifting the limit drops the units per customer, which only a limit needs", change: func() rsredis.Change {
+			c := cancel(6, buyer, 1)
+			c.Disc.Limit = 0
+			return c
+		}(),
+			want: rsredis.Applied, value: 11,
+			wantDisc:   discHash(6, 11, priceCents, 0, starts, true),
+			wantBought: map[string]string{}},
 		{name: "cancel gives units back to the disc and the customer", change: cancel(6, buyer, 2),
 			want: rsredis.Applied, value: 12,
 			wantDisc:   discHash(6, 12, priceCents, 4, starts, true),

@@ -2,7 +2,8 @@
 --
 -- KEYS (all in one partition, so one slot: they share the hash tag {p})
 --   1 disc hash        avail, ver, price, limit, starts (unix ms), active (1|0)
---   2 bought hash      customer id -> units bought of this disc (confirmed, not cancelled)
+--   2 bought hash      customer id -> units bought of this disc (confirmed, not cancelled); kept only while
+--                      the disc has a per-customer limit, the one thing it is for
 --   3 idempotency key  "<fingerprint>|<order record>", expires after ARGV[7] seconds (a key of the same slot,
 --                      never read or written, when the request has no Idempotency-Key)
 --   4 inactive set     ids of deactivated customers
@@ -27,7 +28,8 @@
 -- The order record is "id|customer|disc|quantity|unit price cents|reserved ms|idempotency key".
 --
 -- Invariant: avail never goes below zero and every unit taken is in exactly one stream entry and one pending
--- record, in the same atomic step; a replayed request takes nothing.
+-- record, in the same atomic step; a replayed request takes nothing. With a limit, the customer's units count
+-- every unit they hold.
 
 if ARGV[6] ~= '' then
   local prev = redis.call('GET', KEYS[3])
@@ -80,7 +82,9 @@ if bound > 0 then
 end
 
 redis.call('HINCRBY', KEYS[1], 'avail', -qty)
-redis.call('HINCRBY', KEYS[2], ARGV[2], qty)
+if limit > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], qty)
+end
 local record = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|' .. d[2] .. '|' .. ARGV[5] .. '|' .. ARGV[9]
 local id = redis.call('XADD', KEYS[5], '*', 'o', record)
 redis.call('HSET', KEYS[6], ARGV[1], record)
