@@ -64,10 +64,10 @@ func TestApplyScript(t *testing.T) {
 		wantDisc   map[string]string // nil: nothing may change
 		wantBought map[string]string
 	}{
-		{name: "restock moves stock and version and updates the disc", change: restock,
+		{name: "restock moves stock and version and updates the disc (archived: its units per customer go)", change: restock,
 			want: rsredis.Applied, value: 15,
 			wantDisc:   discHash(6, 15, 2999, 6, later, false),
-			wantBought: map[string]string{"42": "3", "43": "1"}},
+			wantBought: map[string]string{}},
 		{name: "lifting the limit drops the units per customer, which only a limit needs", change: func() rsredis.Change {
 			c := cancel(6, buyer, 1)
 			c.Disc.Limit = 0
@@ -75,6 +75,14 @@ func TestApplyScript(t *testing.T) {
 		}(),
 			want: rsredis.Applied, value: 11,
 			wantDisc:   discHash(6, 11, priceCents, 0, starts, true),
+			wantBought: map[string]string{}},
+		{name: "archiving drops the units per customer: the sale is over", change: func() rsredis.Change {
+			c := change(6, 0)
+			c.Disc.Active = false
+			return c
+		}(),
+			want: rsredis.Applied, value: 10,
+			wantDisc:   discHash(6, 10, priceCents, 4, starts, false),
 			wantBought: map[string]string{}},
 		{name: "cancel gives units back to the disc and the customer", change: cancel(6, buyer, 2),
 			want: rsredis.Applied, value: 12,

@@ -4,7 +4,7 @@
 -- KEYS
 --   1 disc hash     avail, ver, price, limit, starts, active
 --   2 bought hash   customer id -> units bought of this disc, kept only while the disc has a per-customer
---                   limit: a change that lifts the limit drops it
+--                   limit and is on sale: a change that lifts the limit or archives the disc drops it
 -- ARGV
 --   1 version v of the stock event   2 delta (units, may be negative)
 --   3 price cents   4 per-customer limit   5 sale start unix ms   6 active (1|0)   (the disc as of v)
@@ -38,7 +38,7 @@ if ARGV[9] == '1' and avail + delta < 0 then
 end
 avail = redis.call('HINCRBY', KEYS[1], 'avail', delta)
 redis.call('HSET', KEYS[1], 'ver', v, 'price', ARGV[3], 'limit', ARGV[4], 'starts', ARGV[5], 'active', ARGV[6])
-if tonumber(ARGV[4]) == 0 then
+if tonumber(ARGV[4]) == 0 or ARGV[6] == '0' then
   redis.call('DEL', KEYS[2])
 elseif ARGV[7] ~= '' then
   if redis.call('HINCRBY', KEYS[2], ARGV[7], ARGV[8]) <= 0 then
