@@ -213,15 +213,7 @@ func ready(t testing.TB) *env {
 // pool and drops the database.
 func PG(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	dbURL := PGURL(t)
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	pool, err := pg.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("testenv.pg: %v", err)
-	}
-	t.Cleanup(pool.Close) // runs before PGURL's drop: cleanups run last-in, first-out
-	return pool
+	return poolOn(t, "testenv.pg", PGURL(t))
 }
 
 // PGURL creates a fresh, fully migrated database like PG and returns its URL, for code that takes a URL; t.Cleanup
@@ -229,20 +221,7 @@ func PG(t testing.TB) *pgxpool.Pool {
 func PGURL(t testing.TB) string {
 	t.Helper()
 	e := ready(t)
-	name, err := e.createDatabase()
-	if err != nil {
-		t.Fatalf("testenv.pgurl: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := e.dropDatabase(name); err != nil {
-			t.Errorf("testenv.pgurl: cleanup: %v", err)
-		}
-	})
-	dbURL, err := withDatabase(e.pgURL, name)
-	if err != nil {
-		t.Fatalf("testenv.pgurl: %v", err)
-	}
-	return dbURL
+	return e.databaseURL(t, "testenv.pgurl", e.createDatabase)
 }
 
 // PGEmpty returns a pool on a new database with no schema at all, for tests of the migrations themselves
@@ -250,28 +229,44 @@ func PGURL(t testing.TB) string {
 func PGEmpty(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	e := ready(t)
-	name := "rs_e_" + randomHex()
-	err := e.admin(func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name))
-		return err
+	url := e.databaseURL(t, "testenv.pg_empty", func() (string, error) {
+		name := "rs_e_" + randomHex()
+		return name, e.admin(func(ctx context.Context, conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name))
+			return err
+		})
 	})
+	return poolOn(t, "testenv.pg_empty", url)
+}
+
+// databaseURL makes a database with create, has t.Cleanup drop it, and returns its URL.
+func (e *env) databaseURL(t testing.TB, op string, create func() (string, error)) string {
+	t.Helper()
+	name, err := create()
 	if err != nil {
-		t.Fatalf("testenv.pg_empty: %v", err)
+		t.Fatalf("%s: %v", op, err)
 	}
 	t.Cleanup(func() {
 		if err := e.dropDatabase(name); err != nil {
-			t.Errorf("testenv.pg_empty: cleanup: %v", err)
+			t.Errorf("%s: cleanup: %v", op, err)
 		}
 	})
 	dbURL, err := withDatabase(e.pgURL, name)
 	if err != nil {
-		t.Fatalf("testenv.pg_empty: %v", err)
+		t.Fatalf("%s: %v", op, err)
 	}
+	return dbURL
+}
+
+// poolOn connects a pool to dbURL that t.Cleanup closes, before the database is dropped (cleanups run
+// last-in, first-out).
+func poolOn(t testing.TB, op, dbURL string) *pgxpool.Pool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	pool, err := pg.Connect(ctx, dbURL)
 	if err != nil {
-		t.Fatalf("testenv.pg_empty: %v", err)
+		t.Fatalf("%s: %v", op, err)
 	}
 	t.Cleanup(pool.Close)
 	return pool
