@@ -73,7 +73,7 @@ type Report struct {
 // ReconcileConfig tunes reconcile.
 type ReconcileConfig struct {
 	StuckAfter time.Duration // pending orders and unapplied events older than this are stuck (default 1 min)
-	Chunk      int           // discs per snapshot (default 200)
+	Chunk      int           // discs per snapshot and ledger read (default 500)
 	Attempts   int           // a disc must show the same drift this many times in a row (default 3)
 	Progress   func(done, total int)
 	// Full recounts every order and stock event of each disc instead of reading the running totals, and
@@ -90,7 +90,7 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 		c.StuckAfter = DefaultStuckAfter
 	}
 	if c.Chunk == 0 {
-		c.Chunk = 200
+		c.Chunk = 500
 	}
 	if c.Attempts == 0 {
 		c.Attempts = 3
