@@ -22,18 +22,20 @@ func goMigrations() []*goose.Migration {
 	}
 }
 
-// totalsChunk is how many discs one backfill transaction fills. Each holds a lock that makes the writers of
-// every disc wait while it sums the chunk's orders, so it stays small: a few hundred milliseconds at most even
-// with a hot disc of a million orders in it.
+// totalsChunk is how many discs one backfill transaction fills. It holds their rows locked while it sums their
+// orders, so writers of those discs wait for it (their orders keep selling in Redis meanwhile): a chunk with a
+// hot disc of a million orders takes seconds, the others milliseconds.
 var totalsChunk = 200
 
 // backfillTotals fills discs.events_total, discs.ordered_total and disc_buyers for the discs that existed before
 // the triggers of migration 4, a chunk per transaction, while the shop keeps running; then it makes the
-// totals NOT NULL. It is online: each chunk takes the discs table in SHARE ROW EXCLUSIVE mode, which lets
-// readers and SELECT ... FOR UPDATE through and holds writers of discs only for the chunk. Under that lock no
-// transaction can be half-way between writing an order or a stock event and adding it to a total (the
-// triggers update discs), so a sum read now counts every committed row and the rows still to commit add
-// themselves afterwards. A deadlock or a lock wait over a second retries the chunk.
+// totals NOT NULL. It is online: each chunk locks its discs' rows (FOR UPDATE), which every writer of an order,
+// a cancel or a stock event of those discs also updates (the triggers add to discs' totals), and every other
+// disc goes on. With the rows locked no transaction can be half-way between writing a row of these discs and
+// adding it to a total, so a sum read now counts every committed row and the rows still to commit add
+// themselves afterwards. A deadlock with a writer that locks discs in another order, or a lock wait over a
+// second, retries the chunk. A chunk may run past the pools' 10 s statement timeout (a hot disc's million
+// orders), so it lifts it for its own transaction.
 func backfillTotals(ctx context.Context, db *sql.DB) error {
 	for {
 		n, err := backfillChunk(ctx, db)
@@ -69,18 +71,16 @@ func backfillChunk(ctx context.Context, db *sql.DB) (int, error) {
 	defer tx.Rollback() //nolint:errcheck // a committed transaction's rollback does nothing
 	for _, stmt := range []string{
 		`SET LOCAL lock_timeout = '1s'`,
-		`LOCK TABLE discs IN SHARE ROW EXCLUSIVE MODE`,
+		`SET LOCAL statement_timeout = '10min'`,
 	} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return 0, err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `
-UPDATE discs d SET
-    events_total  = COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
-    ordered_total = COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0)
-WHERE d.id IN (SELECT id FROM discs WHERE events_total IS NULL OR ordered_total IS NULL ORDER BY id LIMIT $1)
-RETURNING d.id`, totalsChunk)
+	// Lock first, sum after: a statement reads the rows committed when it starts, so the sums must start once
+	// the locks are held, or a writer that committed while this waited for its lock would go uncounted.
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM discs WHERE events_total IS NULL OR ordered_total IS NULL
+		ORDER BY id LIMIT $1 FOR UPDATE`, totalsChunk)
 	if err != nil {
 		return 0, err
 	}
@@ -98,6 +98,13 @@ RETURNING d.id`, totalsChunk)
 	}
 	if len(ids) == 0 {
 		return 0, tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, `
+UPDATE discs d SET
+    events_total  = COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
+    ordered_total = COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0)
+WHERE d.id = ANY($1)`, ids); err != nil {
+		return 0, err
 	}
 	// The triggers may have counted some of these discs' buyers from zero since migration 4; the recount
 	// replaces those rows.
