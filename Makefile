@@ -85,3 +85,12 @@ bench:
 	$(GO) build -o $(BIN) ./cmd/recordshop
 	$(GO) build -o bin/bench-ceiling ./bench/cmd/ceiling
 	$(GO) run ./bench/cmd/launchbench -recordshop $(BIN) -ceiling bin/bench-ceiling -out bench/results
+
+# bench-history fills a fresh Postgres with 1M and then 10M orders of valid history (fill at schema version 2,
+# then `recordshop migrate`), and times reconcile, --disc, the cold start, --rebuild and the order lists at both
+# sizes; it writes bench/results/history.md with the growth factors. It needs about 10 GB of disk and an hour.
+.PHONY: bench-history
+bench-history:
+	$(GO) build -o $(BIN) ./cmd/recordshop
+	$(GO) run ./bench/cmd/history -recordshop $(BIN) -size S,M -out bench/results
+

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// metric is one row of the summary: a number per size (ok false when the size has none) and how to show it.
+type metric struct {
+	name string
+	get  func(r *sizeResult) (v float64, shown string, ok bool)
+}
+
+func median(o *op) (time.Duration, bool) {
+	if o == nil || len(o.samples) == 0 {
+		return 0, false
+	}
+	s := slices.Clone(o.samples)
+	slices.Sort(s)
+	return s[len(s)/2], true
+}
+
+func opMetric(key string) metric {
+	return metric{name: opTitles[key] + ", median", get: func(r *sizeResult) (float64, string, bool) {
+		d, ok := median(r.ops[key])
+		return d.Seconds(), fmtD(d), ok
+	}}
+}
+
+func listMetric(i int, q float64, label string) metric {
+	return metric{get: func(r *sizeResult) (float64, string, bool) {
+		if len(r.lists) <= i || len(r.lists[i].lat) == 0 {
+			return 0, "", false
+		}
+		d := pct(r.lists[i].lat, q)
+		return d.Seconds(), fmtD(d), true
+	}, name: label}
+}
+
+func bytesMetric(name string, f func(m memResult) (float64, bool)) metric {
+	return metric{name: name, get: func(r *sizeResult) (float64, string, bool) {
+		v, ok := f(r.mem)
+		if !ok || r.mem.usedMemory == 0 {
+			return 0, "", false
+		}
+		switch {
+		case v >= 1<<20:
+			return v, fmt.Sprintf("%.1f MiB", v/(1<<20)), true
+		case v >= 10<<10:
+			return v, fmt.Sprintf("%.0f KiB", v/(1<<10)), true
+		}
+		return v, fmt.Sprintf("%.0f B", v), true
+	}}
+}
+
+var metrics = []metric{
+	{name: "orders / customers / discs", get: func(r *sizeResult) (float64, string, bool) {
+		return float64(r.size.orders), fmt.Sprintf("%s / %s / %s", count(r.size.orders), count(r.size.customers), count(r.size.discs)), true
+	}},
+	{name: "fill (schema v2, rows, indexes, keys, VACUUM ANALYZE)", get: func(r *sizeResult) (float64, string, bool) {
+		if r.fill == nil {
+			return 0, "", false
+		}
+		return r.fill.total.Seconds(), fmtD(r.fill.total), true
+	}},
+	{name: "database size after migrate", get: func(r *sizeResult) (float64, string, bool) {
+		return float64(r.dbBytes), gib(r.dbBytes), r.dbBytes > 0
+	}},
+	opMetric(opReconcile),
+	opMetric(opDisc),
+	opMetric(opColdStart),
+	opMetric(opRebuild),
+	listMetric(0, 0.50, "GET /v1/orders?customer_id=<heavy buyer>&from&to, p50"),
+	listMetric(0, 0.99, "GET /v1/orders?customer_id=<heavy buyer>&from&to, p99"),
+	listMetric(1, 0.50, "GET /v1/orders?disc_id=<hot disc>, p50"),
+	listMetric(1, 0.99, "GET /v1/orders?disc_id=<hot disc>, p99"),
+	bytesMetric("Redis: bought hash of the hot disc (MEMORY USAGE)", func(m memResult) (float64, bool) { return float64(m.boughtBytes), true }),
+	{name: "Redis: buyers in it (HLEN)", get: func(r *sizeResult) (float64, string, bool) {
+		return float64(r.mem.buyers), count(r.mem.buyers), r.mem.usedMemory > 0
+	}},
+	{name: "Redis: bytes per buyer", get: func(r *sizeResult) (float64, string, bool) {
+		if r.mem.buyers == 0 {
+			return 0, "", false
+		}
+		v := float64(r.mem.boughtBytes) / float64(r.mem.buyers)
+		return v, fmt.Sprintf("%.1f B", v), true
+	}},
+	bytesMetric("Redis: disc hash of the hot disc", func(m memResult) (float64, bool) { return float64(m.discBytes), true }),
+	bytesMetric("Redis: used_memory after the cold start", func(m memResult) (float64, bool) { return float64(m.usedMemory), true }),
+	opMetric(opMigrate),
+}
+
+func count(n int64) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1_000 && n%1_000 == 0:
+		return fmt.Sprintf("%dk", n/1_000)
+	}
+	return fmt.Sprint(n)
+}
+
+// writeReport writes <out>/history.md.
+func writeReport(c config, m machine, started time.Time, results []*sizeResult) error {
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	var names []string
+	for _, r := range results {
+		names = append(names, r.size.name)
+	}
+	w("# How recordshop's costs grow with history\n\n")
+	w("Measured %s–%s by `%s` (bench/cmd/history), sizes %s.\n\n", started.UTC().Format("2006-01-02 15:04"),
+		time.Now().UTC().Format("15:04 UTC"), c.command, strings.Join(names, ", "))
+	w("The design promises that \"a launch's work is the same in the shop's first week and its tenth year\": reconcile, "+
+		"start-up, rebuild and the order lists should cost what the current sale costs, not what all past orders cost. "+
+		"Each size is a fresh stack filled with five years of valid history (the ledger identity holding for every disc), "+
+		"migrated by `recordshop migrate` from schema version 2, then measured with the built binary as a child process. "+
+		"Times are wall times of the whole child process (start, connect, work, exit), medians of %d runs; lists are %d "+
+		"sequential requests from one client.\n\n", c.repeat, c.listRequests)
+
+	w("## Summary\n\n")
+	header := "| | " + strings.Join(names, " | ") + " |"
+	sep := "|---|" + strings.Repeat("---|", len(results))
+	for i := 1; i < len(results); i++ {
+		header += fmt.Sprintf(" growth %s/%s |", results[i].size.name, results[i-1].size.name)
+		sep += "---|"
+	}
+	w("%s\n%s\n", header, sep)
+	for _, mt := range metrics {
+		row := "| " + mt.name + " |"
+		vals := make([]float64, len(results))
+		oks := make([]bool, len(results))
+		for i, r := range results {
+			v, shown, ok := mt.get(r)
+			vals[i], oks[i] = v, ok
+			if !ok {
+				shown = "—"
+			}
+			row += " " + shown + " |"
+		}
+		for i := 1; i < len(results); i++ {
+			if oks[i] && oks[i-1] && vals[i-1] > 0 {
+				row += fmt.Sprintf(" **×%.1f** |", vals[i]/vals[i-1])
+			} else {
+				row += " — |"
+			}
+		}
+		w("%s\n", row)
+	}
+	if len(results) > 1 {
+		w("\nA cost that does not grow with history has a growth factor near ×1; one that grows with every past order has " +
+			"the factor of the orders (×10 between these sizes).\n")
+	}
+
+	for _, r := range results {
+		writeSize(&b, c, r)
+	}
+
+	w("## How the history is made\n\n")
+	w("- **Fill, fast and valid.** `pg.MigrateTo(ctx, pool, 2)` creates schema version 2 (00001_init, 00002_orders_path); " +
+		"the harness reads the indexes, keys and foreign keys of customers, discs, orders and stock_events from the catalog, " +
+		"drops them, writes the rows into bare heaps and builds them again from their own definitions " +
+		"(`pg_get_indexdef`, `pg_get_constraintdef`), two at a time; Postgres validates every foreign key as it is added " +
+		"back. Orders: `INSERT ... SELECT FROM generate_series`, a million per statement, in time order on one connection " +
+		"(the heap in reserved_at order, as a shop writes it). Customers beside them with COPY from Go, each validated by " +
+		"biz/model as a sign-up is (CPF with check digits from `model.CPFFromSeed`, email, phone, birth date); discs by " +
+		"COPY, each validated as a POST /v1/discs body, with the stock the orders imply. Then VACUUM (ANALYZE) and a " +
+		"CHECKPOINT, so that autovacuum does not visit the new tables during the measurements.\n")
+	w("- **What is in it.** Five years of orders ending four days before the run, one every (5 years / orders); disc %d is the "+
+		"hot disc (every tenth order, a limit of %d units per customer, so that Redis keeps its buyers' units; its j-th order "+
+		"goes to customer 2 + (j × 1000003) mod (customers − 1), so no buyer has more than two orders of it), customer %d the "+
+		"heavy buyer (every hundredth order); other customers and discs are picked by `hashint8extended` and have no limit. 12.5%% of the orders are of two units, 5%% carry an Idempotency-Key, 2%% were cancelled 1–72 h "+
+		"later, each with its `cancel` stock event (versions 2, 3, ... per disc, in the order of the cancels) and its units "+
+		"back in stock. Every disc has a `create` event (version 1) of every unit it ever sold plus what it has left "+
+		"(5–54, the hot disc 500); stock = sum(delta) − sum(quantity) over all orders; stock_version = its last event. "+
+		"Every event is applied (applied_at set): the history is old. Order ids are UUIDv7 of reserved_at; "+
+		"stream_partition = disc_id mod 16, stream_id = `<reserved_at ms>-0`, rising in each partition. 0.5%% of the "+
+		"customers are deactivated. The partition count is recorded by `recordshop serve` itself on its first start. "+
+		"The checks of each size prove these properties over every row.\n", hotDisc, hotLimit, heavyBuyer)
+	w("- **Non-durable Postgres.** The devstack runs Postgres with fsync, synchronous_commit and full_page_writes off " +
+		"(devstack.Options{Durable: false}) for the fill's speed; the operations measured here read far more than they " +
+		"write, so durability costs little in them, but `migrate` (a backfill writes) would be slower on a durable server. " +
+		"shared_buffers is Postgres' default 128 MB; the rest of each database sits in the OS page cache. " +
+		"pg_stat_statements and auto_explain are loaded (auto_explain logs only while one list request of each kind runs).\n")
+	w("- **migrate.** Each run starts from the same schema v2 database, on a fresh copy of it made with " +
+		"`CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY` (not timed); the copy of the last run becomes the shop's " +
+		"database. After it, VACUUM (ANALYZE) again (not timed). A run that fails on the shop's statement_timeout is " +
+		"reported, and the timed runs are then made with `statement_timeout=1h` in RS_PG_URL.\n")
+	w("- **Cold start.** FLUSHALL, then `recordshop serve` until GET /readyz answers 200 (serve listens first and prepares " +
+		"the stores before it answers: partitions, every disc on sale loaded into Redis with its units per customer, the " +
+		"outbox, the inactive customers, the customer cache).\n")
+	w("- **Rebuild.** FLUSHALL with serve stopped, then `recordshop reconcile --rebuild`; after each, a plain reconcile " +
+		"must exit 0. The reconcile runs follow, serve stopped, on the rebuilt Redis.\n")
+	w("- **Lists.** The first page (the default 20, newest first) with a storefront token, after 10 warm-up requests. " +
+		"The heavy buyer's window is the middle half of the five years. \"Postgres per request\" is the mean execution time " +
+		"of the list's statement in pg_stat_statements over the series.\n")
+	w("- **Postgres time** of an operation is the sum of `total_exec_time` of every statement in pg_stat_statements during " +
+		"its last run (the harness's own statements left out), with the statements that took most of it.\n\n")
+
+	w("## Machine\n\n| | |\n|---|---|\n")
+	for _, l := range m.lines {
+		w("%s\n", l)
+	}
+	path := filepath.Join(c.out, "history.md")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s", path)
+	return nil
+}
+
+func writeSize(b *strings.Builder, c config, r *sizeResult) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	sz := r.size
+	w("\n## Size %s: %s orders, %s customers, %s discs\n\n", sz.name, count(sz.orders), count(sz.customers), count(sz.discs))
+	if r.fill != nil {
+		w("Orders from %s to %s. Filled in **%s** (then %s of checks); the database is %s after the fill, %s after migrate.\n\n",
+			r.span.start.Format(time.DateOnly), r.span.end.Format(time.DateOnly), fmtD(r.fill.total), fmtD(r.fill.verify),
+			gib(r.fill.dbBytes), gib(r.dbBytes))
+		w("| fill step | time |\n|---|---|\n")
+		for _, p := range r.fill.phases {
+			w("| %s | %s |\n", p.name, fmtD(p.d))
+		}
+		w("\n")
+	}
+	if len(r.migrated) > 0 {
+		w("`recordshop migrate` applied: %s.\n\n", joinNames(r.migrated))
+	} else if len(r.ops[opMigrate].samples) > 0 {
+		w("`recordshop migrate` had nothing to apply: this binary has no migration beyond version 2.\n\n")
+	}
+
+	ok := true
+	for _, ch := range r.checks {
+		ok = ok && ch.ok
+	}
+	status := "all held"
+	if !ok {
+		status = "**SOME BROKE**"
+	}
+	w("### Checks (%s)\n\n| check | held | observed |\n|---|---|---|\n", status)
+	for _, ch := range r.checks {
+		held := "yes"
+		if !ch.ok {
+			held = "**NO**"
+		}
+		w("| %s | %s | %s |\n", ch.what, held, strings.ReplaceAll(ch.got, "|", "\\|"))
+	}
+
+	w("\n### Operations\n\n| operation | runs | min | median | max | Postgres time (last run) | where it went |\n|---|---|---|---|---|---|---|\n")
+	for _, k := range opOrder {
+		o := r.ops[k]
+		if o == nil || len(o.samples) == 0 {
+			continue
+		}
+		s := slices.Clone(o.samples)
+		slices.Sort(s)
+		w("| %s | %d | %s | %s | %s | %s in %d statements | %s |\n", opTitles[k], len(s), fmtD(s[0]), fmtD(s[len(s)/2]),
+			fmtD(s[len(s)-1]), fmtD(time.Duration(o.pgTotal*float64(time.Millisecond))), o.pgCalls, topText(o))
+	}
+	w("\n| operation | each run |\n|---|---|\n")
+	for _, k := range opOrder {
+		o := r.ops[k]
+		if o == nil || len(o.samples) == 0 {
+			continue
+		}
+		var runs []string
+		for i, d := range o.samples {
+			runs = append(runs, fmt.Sprintf("%s (%s)", fmtD(d), o.runs[i]))
+		}
+		w("| %s | %s |\n", opTitles[k], strings.Join(runs, "; "))
+	}
+
+	if len(r.lists) > 0 {
+		w("\n### Order lists (HTTP, one client, sequential)\n\n| list | requests | p50 | p99 | max | orders matching | first page | Postgres per request |\n|---|---|---|---|---|---|---|---|\n")
+		for _, l := range r.lists {
+			n := len(l.lat)
+			req := fmt.Sprint(n)
+			if l.stopped != "" {
+				req += " (" + l.stopped + ")"
+			}
+			w("| %s | %s | %s | %s | %s | %s | %d | %.2f ms |\n", l.name, req, fmtD(pct(l.lat, 0.5)), fmtD(pct(l.lat, 0.99)),
+				fmtD(pct(l.lat, 1)), count(l.inWindow), l.items, l.pgMeanMS)
+		}
+	}
+	if r.mem.usedMemory > 0 {
+		m := r.mem
+		w("\n### Redis memory after the cold start\n\n")
+		w("| key | MEMORY USAGE | fields | per field |\n|---|---|---|---|\n")
+		w("| bought hash of the hot disc (`%s`, %s) | %d B | %d buyers | %.1f B |\n", "rs:{1}:bought:1", m.boughtEncoding, m.boughtBytes, m.buyers,
+			float64(m.boughtBytes)/float64(max(m.buyers, 1)))
+		w("| disc hash of the hot disc | %d B | 6 | |\n", m.discBytes)
+		w("| the whole Redis (INFO used_memory, %d keys) | %s | | |\n", m.keys, fmt.Sprintf("%.1f MiB", float64(m.usedMemory)/(1<<20)))
+	}
+	if len(r.plans) > 0 {
+		w("\n### Plans of the lists (auto_explain, ANALYZE, one request)\n")
+		for _, l := range r.lists {
+			if p, ok := r.plans[l.name]; ok {
+				w("\n%s:\n\n```\n%s\n```\n", l.name, planSummary(p))
+			}
+		}
+	}
+	if len(r.notes) > 0 {
+		w("\n### Notes\n\n")
+		for _, n := range r.notes {
+			w("- %s\n", n)
+		}
+	}
+}
+
+// topText names the statements that took most of an operation's time in Postgres.
+func topText(o *op) string {
+	if o.pgTotal <= 0 || len(o.top) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, st := range o.top {
+		share := 100 * st.totalMS / o.pgTotal
+		if share < 5 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%.0f%% `%s` (%d calls)", share, strings.ReplaceAll(shorten(st.query, 140), "|", "\\|"), st.calls))
+	}
+	return strings.Join(parts, "<br>")
+}
