@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -252,6 +253,17 @@ func (s *Sentinel) Kill(addr string) error {
 // its old data, for a few seconds; the sentinels then turn it into a replica of the current primary on their own
 // (see sentinelTimers). WaitHealthy waits for that.
 func (s *Sentinel) Start(ctx context.Context, addr string) error {
+	// A data node that is not the primary the sentinels name comes back as its replica, as an orchestrator's
+	// start script would configure it. Started as the primary its old config says it was, it would hold stale
+	// (or, without AOF, no) data for the seconds until the sentinels turn it into a replica, and a sentinel
+	// that took the real primary for down meanwhile (a loaded machine) could promote it.
+	if slices.Contains(s.Addrs, addr) {
+		if primary, err := s.Primary(ctx); err == nil && primary != addr {
+			if err := s.pointAt(addr, primary); err != nil {
+				return fmt.Errorf("devstack.sentinel_start: %w", err)
+			}
+		}
+	}
 	srv, err := s.startAgain(ctx, "devstack.sentinel_start", addr, s.startServers)
 	if err != nil {
 		return err
@@ -462,4 +474,27 @@ func (s *Sentinel) dataHealthy(ctx context.Context, primary string) error {
 // configQuote quotes s as a redis.conf argument, so that a path with spaces stays one argument.
 func configQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// pointAt makes the config file of the data node at addr say it replicates primary.
+func (s *Sentinel) pointAt(addr, primary string) error {
+	host, port, err := net.SplitHostPort(primary)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	conf := s.servers[addr].args[0]
+	s.mu.Unlock()
+	raw, err := os.ReadFile(conf)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "replicaof ") {
+			lines = append(lines, line)
+		}
+	}
+	lines = append(lines, "replicaof "+host+" "+port)
+	return os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
