@@ -34,7 +34,7 @@ var sentinelTimers = []any{"info-period", 1000, "publish-period", 500}
 type SentinelOptions struct {
 	Dir string // parent for the temp dir; "" = os.TempDir()
 	// DownAfter is down-after-milliseconds: how long the primary may not answer before a sentinel thinks it down.
-	// 0 = 1s. The failover-timeout is three times it.
+	// 0 = 1s. The failover-timeout is fixed at 30 s (see StartSentinel).
 	DownAfter time.Duration
 	AOF       bool // appendonly yes, appendfsync everysec on both data nodes
 	// Logf receives progress lines; nil is silent.
@@ -138,7 +138,10 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 			"sentinel announce-ip 127.0.0.1", "sentinel announce-port " + strconv.Itoa(port),
 			fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d", sentinelMaster, ports[0], sentinelQuorum),
 			fmt.Sprintf("sentinel down-after-milliseconds %s %d", sentinelMaster, downAfter.Milliseconds()),
-			fmt.Sprintf("sentinel failover-timeout %s %d", sentinelMaster, 3*downAfter.Milliseconds()),
+			// Long enough that a failover that is merely slow (a loaded machine, the dead primary never answering
+			// to be reconfigured) is not abandoned and followed by a second one back to the old primary once it
+			// returns; the first failover does not wait for it.
+			fmt.Sprintf("sentinel failover-timeout %s %d", sentinelMaster, (30 * time.Second).Milliseconds()),
 			fmt.Sprintf("sentinel parallel-syncs %s 1", sentinelMaster),
 		}
 	}
