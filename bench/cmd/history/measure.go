@@ -37,14 +37,31 @@ var opOrder = []string{opReconcile, opDisc, opColdStart, opRebuild, opMigrate}
 type op struct {
 	samples []time.Duration
 	runs    []string // per run: exit code, CPU and memory of the child
+	failed  []int    // the exit codes of the runs that did not exit 0
 	top     []stmt   // the statements of the last run that took the most time in Postgres
 	pgTotal float64  // ms of statement execution in Postgres in the last run
 	pgCalls int64
+	// timedOut are the statements Postgres cancelled on statement_timeout during the runs: pg_stat_statements
+	// records only statements that finish, so these come from the server log.
+	timedOut []string
 }
 
 func (o *op) add(d time.Duration, note string) {
 	o.samples = append(o.samples, d)
 	o.runs = append(o.runs, note)
+}
+
+// addRun records a child run: its time, its exit code and the statements the timeout cancelled in it.
+func (o *op) addRun(cr childRun, note string) {
+	o.add(cr.wall, note)
+	if cr.exit != 0 {
+		o.failed = append(o.failed, cr.exit)
+	}
+	for _, q := range cr.timedOut {
+		if !slices.Contains(o.timedOut, q) {
+			o.timedOut = append(o.timedOut, q)
+		}
+	}
 }
 
 // sizeResult is everything measured at one size.
@@ -174,7 +191,7 @@ func measureMigrate(ctx context.Context, c config, s *stack, r *sizeResult) erro
 		if lifted != "" {
 			note += ", statement_timeout " + lifted
 		}
-		o.add(cr.wall, note)
+		o.addRun(cr, note)
 		r.check(fmt.Sprintf("migrate run %d exits 0", i+1), cr.exit == 0, "exit %d: %s", cr.exit, lastLines(cr.out, 1))
 		logf("  migrate %d: %s (exit %d)", i+1, cr.wall.Round(time.Millisecond), cr.exit)
 		if cr.exit != 0 {
@@ -416,7 +433,7 @@ func measureRebuild(ctx context.Context, c config, s *stack, r *sizeResult) erro
 			return err
 		}
 		o.top, o.pgTotal, o.pgCalls, _ = s.topStatements(ctx, "recordshop")
-		o.add(cr.wall, runNote(cr))
+		o.addRun(cr, runNote(cr))
 		r.check(fmt.Sprintf("reconcile --rebuild %d exits 0", i+1), cr.exit == 0, "exit %d: %s", cr.exit, lastLines(cr.out, 1))
 		after, err := s.run(ctx, nil, "reconcile")
 		if err != nil {
@@ -438,7 +455,7 @@ func measureReconcile(ctx context.Context, c config, s *stack, r *sizeResult, ke
 			return err
 		}
 		o.top, o.pgTotal, o.pgCalls, _ = s.topStatements(ctx, "recordshop")
-		o.add(cr.wall, runNote(cr))
+		o.addRun(cr, runNote(cr))
 		r.check(fmt.Sprintf("%s run %d exits 0", strings.Join(args, " "), i+1), cr.exit == 0, "exit %d: %s", cr.exit, lastLines(cr.out, 1))
 		logf("  %s %d: %s (exit %d)", strings.Join(args, " "), i+1, cr.wall.Round(time.Millisecond), cr.exit)
 	}

@@ -24,9 +24,15 @@ func median(o *op) (time.Duration, bool) {
 	return s[len(s)/2], true
 }
 
+// opMetric is an operation's median. A run that failed makes the figure a time to failure: it is shown so, and
+// given no growth factor.
 func opMetric(key string) metric {
 	return metric{name: opTitles[key] + ", median", get: func(r *sizeResult) (float64, string, bool) {
-		d, ok := median(r.ops[key])
+		o := r.ops[key]
+		d, ok := median(o)
+		if ok && len(o.failed) > 0 {
+			return 0, fmt.Sprintf("%s, **%d of %d runs failed** (exit %d)", fmtD(d), len(o.failed), len(o.samples), o.failed[0]), true
+		}
 		return d.Seconds(), fmtD(d), ok
 	}}
 }
@@ -146,7 +152,7 @@ func writeReport(c config, m machine, started time.Time, results []*sizeResult) 
 			row += " " + shown + " |"
 		}
 		for i := 1; i < len(results); i++ {
-			if oks[i] && oks[i-1] && vals[i-1] > 0 {
+			if oks[i] && oks[i-1] && vals[i] > 0 && vals[i-1] > 0 {
 				row += fmt.Sprintf(" **×%.1f** |", vals[i]/vals[i-1])
 			} else {
 				row += " — |"
@@ -163,7 +169,7 @@ func writeReport(c config, m machine, started time.Time, results []*sizeResult) 
 		writeSize(&b, c, r)
 	}
 
-	w("## How the history is made\n\n")
+	w("\n## How the history is made\n\n")
 	w("- **Fill, fast and valid.** `pg.MigrateTo(ctx, pool, 2)` creates schema version 2 (00001_init, 00002_orders_path); " +
 		"the harness reads the indexes, keys and foreign keys of customers, discs, orders and stock_events from the catalog, " +
 		"drops them, writes the rows into bare heaps and builds them again from their own definitions " +
@@ -314,12 +320,16 @@ func writeSize(b *strings.Builder, c config, r *sizeResult) {
 	}
 }
 
-// topText names the statements that took most of an operation's time in Postgres.
+// topText names the statements that took most of an operation's time in Postgres, and those the statement
+// timeout cancelled.
 func topText(o *op) string {
-	if o.pgTotal <= 0 || len(o.top) == 0 {
-		return ""
-	}
 	var parts []string
+	for _, q := range o.timedOut {
+		parts = append(parts, fmt.Sprintf("**cancelled by statement_timeout:** `%s`", strings.ReplaceAll(shorten(q, 140), "|", "\\|")))
+	}
+	if o.pgTotal <= 0 || len(o.top) == 0 {
+		return strings.Join(parts, "<br>")
+	}
 	for _, st := range o.top {
 		share := 100 * st.totalMS / o.pgTotal
 		if share < 5 {

@@ -185,6 +185,8 @@ type childRun struct {
 	exit   int
 	out    string // the tail of what it printed
 	head   string // and its head
+	// timedOut are the statements Postgres cancelled on statement_timeout while it ran.
+	timedOut []string
 }
 
 // run runs `recordshop args...` to its end, bounded by the op timeout, and times it from exec to exit.
@@ -199,9 +201,10 @@ func (s *stack) run(ctx context.Context, env []string, args ...string) (childRun
 	out := &tailBuffer{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logAt := fileSize(s.pgLog)
 	start := time.Now()
 	err := cmd.Run()
-	r := childRun{wall: time.Since(start), out: out.String(), head: out.Head()}
+	r := childRun{wall: time.Since(start), out: out.String(), head: out.Head(), timedOut: s.timedOutSince(logAt)}
 	if st := cmd.ProcessState; st != nil {
 		r.exit = st.ExitCode()
 		r.cpu = st.UserTime() + st.SystemTime()

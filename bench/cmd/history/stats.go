@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -131,4 +132,51 @@ func planSummary(plan string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+// timedOutSince returns the statements the server log says were cancelled on statement_timeout after offset:
+// an "ERROR:  canceling statement due to statement timeout" line, then the "STATEMENT:" line of the same
+// process, whose text may go on in lines that start with a tab.
+func (s *stack) timedOutSince(offset int64) []string {
+	f, err := os.Open(s.pgLog)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(string(b), "\n")
+	var out []string
+	for i, l := range lines {
+		if !strings.Contains(l, "canceling statement due to statement timeout") {
+			continue
+		}
+		end := strings.Index(l, "] ")
+		start := strings.LastIndex(l[:max(end, 0)], "[")
+		if end < 0 || start < 0 {
+			continue
+		}
+		pid := l[start : end+1] // "[1234]" of the log line prefix '%m [%p] '
+		for j := i + 1; j < len(lines) && j < i+50; j++ {
+			k := strings.Index(lines[j], "STATEMENT:")
+			if k < 0 || !strings.Contains(lines[j][:k], pid) {
+				continue
+			}
+			text := []string{strings.TrimSpace(lines[j][k+len("STATEMENT:"):])}
+			for m := j + 1; m < len(lines) && strings.HasPrefix(lines[m], "\t"); m++ {
+				text = append(text, strings.TrimSpace(lines[m]))
+			}
+			q := strings.Join(text, " ")
+			if !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+			break
+		}
+	}
+	return out
 }
