@@ -67,6 +67,18 @@ func wireRedis(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orde
 			return err
 		}
 		warnShortOfReplicas(ctx, d, gate)
+		// A Redis that lost its data would restart its stream ids below the orders Postgres has, and reconcile
+		// would take every past order for one reserved after its snapshot (and --fix would hand their units
+		// back). Each stream starts past Postgres' last position, as --rebuild does.
+		last, err := orders.LastStreamIDs(ctx)
+		if err != nil {
+			return err
+		}
+		for p := 0; p < d.Partitions; p++ {
+			if err := gate.EnsureStream(ctx, p, last[p]); err != nil {
+				return fmt.Errorf("api: order streams: %w", err)
+			}
+		}
 		ids, err := discs.SaleIDs(ctx)
 		if err != nil {
 			return err

@@ -363,3 +363,38 @@ func TestReconcilePostgresOnly(t *testing.T) {
 		t.Fatalf("tampered stock: %v %+v", err, rep)
 	}
 }
+
+// TestStartOnEmptiedRedis: a shop restarted on a Redis that lost its data (not --rebuild) must start its order
+// streams past the orders Postgres has; otherwise reconcile takes every past order for one placed after its
+// snapshot, and --fix would hand their units back for sale.
+func TestStartOnEmptiedRedis(t *testing.T) {
+	s := startShop(t, api.ModeRedis)
+	d := s.createDisc(t, 10, 2, nil)
+	c := s.createCustomers(t, 1)[0]
+	confirmed := map[string]bool{}
+	for range 2 {
+		status, o := s.buy(t, c, d.ID, 1, "")
+		if status != http.StatusCreated {
+			t.Fatalf("buy: %d", status)
+		}
+		confirmed[o.ID.String()] = true
+	}
+	s.settle(t, confirmed)
+	ctx := context.Background()
+	if err := testenv.DeleteKeys(ctx, s.rdb, s.prefix); err != nil {
+		t.Fatal(err)
+	}
+	deps := api.Deps{PG: s.Pool, Redis: s.rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+		Partitions: 4, Namespace: s.prefix, RedisWait: testenv.RedisWait()}
+	if _, err := api.New(ctx, deps); err != nil {
+		t.Fatalf("start on the emptied redis: %v", err)
+	}
+	rep, err := s.reconciler(service.ReconcileConfig{}).Check(ctx, 0)
+	if err != nil || !rep.Clean {
+		t.Fatalf("reconcile after a start on an emptied redis: %v %s %+v", err, rep.Summary, rep.Problems)
+	}
+	avail, err := s.rdb.HGet(ctx, s.keys().Disc(d.ID), "avail").Int64()
+	if err != nil || avail != 8 {
+		t.Fatalf("available after the start: %d (%v); want 8", avail, err)
+	}
+}
