@@ -88,7 +88,7 @@ bench:
 
 # bench-history fills a fresh Postgres with 1M and then 10M orders of valid history (fill at schema version 2,
 # then `recordshop migrate`), and times reconcile, --disc, the cold start, --rebuild and the order lists at both
-# sizes; it writes bench/results/history.md with the growth factors. It needs about 10 GB of disk and an hour.
+# sizes; it writes bench/results/history.md with the growth factors. It needs about 12 GB of disk and up to an hour and a quarter.
 .PHONY: bench-history
 bench-history:
 	$(GO) build -o $(BIN) ./cmd/recordshop
