@@ -56,6 +56,9 @@ type Deps struct {
 	HTTP edge.Limits
 	// RelayInterval is how often the relay sweeps the stock_events outbox for what a crash left (1 s).
 	RelayInterval time.Duration
+	// LoadBuyersMax is how many past buyers of a disc a load puts into Redis (service.LoadBuyersMax when 0,
+	// none when negative); beyond it Redis asks Postgres for a buyer's units at their first order.
+	LoadBuyersMax int
 }
 
 // API is the assembled shop.

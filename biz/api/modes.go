@@ -49,7 +49,7 @@ func wireRedis(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orde
 	gate := newGate(d)
 	relay := newRelay(d, gate)
 	stock := service.NewRedisStock(relay, gate)
-	reserver := service.NewRedisReserver(gate, customers, d.Orders)
+	reserver := service.NewRedisReserver(gate, customers, discs, d.Orders)
 	wm, err := service.NewWriterMetrics(d.Registry)
 	if err != nil {
 		return modeServices{}, err
@@ -134,7 +134,11 @@ func newReconciler(d Deps, gate *rsredis.Gate, cfg service.ReconcileConfig) *ser
 
 // newRelay is the stock relay between d's Postgres and gate.
 func newRelay(d Deps, gate *rsredis.Gate) *service.Relay {
-	return service.NewRelay(pg.NewStockEvents(d.PG), pg.NewDiscs(d.PG), gate, d.Log)
+	r := service.NewRelay(pg.NewStockEvents(d.PG), pg.NewDiscs(d.PG), gate, d.Log)
+	if d.LoadBuyersMax != 0 {
+		r.SetLoadBuyersMax(max(d.LoadBuyersMax, 0))
+	}
+	return r
 }
 
 // newGate is the Redis stock gate of d: its key layout and its replication wait.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/learecordshop/recordshop/biz/api"
 	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/biz/problem"
 	"github.com/learecordshop/recordshop/biz/service"
 	"github.com/learecordshop/recordshop/dal/pg"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
@@ -397,4 +399,107 @@ func TestStartOnEmptiedRedis(t *testing.T) {
 	if err != nil || avail != 8 {
 		t.Fatalf("available after the start: %d (%v); want 8", avail, err)
 	}
+}
+
+// TestDiscWithMorePastBuyersThanRedisLoads restarts on an emptied Redis a disc with a per-customer limit whose
+// past buyers are more than a load puts into Redis (here: any): Redis then knows none of them, asks Postgres
+// for each buyer's units at their first order, and still holds the limit exactly, under concurrent buyers
+// and cancels, with every reconcile check clean.
+func TestDiscWithMorePastBuyersThanRedisLoads(t *testing.T) {
+	const limit = 2
+	s := startShop(t, api.ModeRedis)
+	d := s.createDisc(t, 1000, limit, nil)
+	past := s.createCustomers(t, 20)
+	confirmed := map[string]bool{}
+	var firstOrders []uuid.UUID
+	for i, c := range past { // customer i holds i%3 units: none, one, or the limit
+		for range i % 3 {
+			status, o := s.buy(t, c, d.ID, 1, "")
+			if status != http.StatusCreated {
+				t.Fatalf("past buy: %d %s", status, o.Type)
+			}
+			confirmed[o.ID.String()] = true
+			if i%3 == 2 && len(firstOrders) < 3 {
+				firstOrders = append(firstOrders, o.ID)
+			}
+		}
+	}
+	s.settle(t, confirmed)
+
+	ctx := context.Background()
+	if err := testenv.DeleteKeys(ctx, s.rdb, s.prefix); err != nil {
+		t.Fatal(err)
+	}
+	deps := api.Deps{PG: s.Pool, Redis: s.rdb, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+		Partitions: 4, Namespace: s.prefix, RedisWait: testenv.RedisWait(), LoadBuyersMax: -1}
+	if _, err := api.New(ctx, deps); err != nil {
+		t.Fatalf("start on the emptied redis: %v", err)
+	}
+	if n, err := s.rdb.HLen(ctx, s.keys().Bought(d.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("buyers in redis after the load: %d (%v); want none", n, err)
+	}
+	r := s.reconciler(service.ReconcileConfig{})
+	if rep, err := r.Check(ctx, 0); err != nil || !rep.Clean {
+		t.Fatalf("reconcile after the partial load: %v %s %+v", err, rep.Summary, rep.Problems)
+	}
+
+	// A buyer at the limit in Postgres is refused; a cancel (applied where Redis does not know the buyer)
+	// gives them one unit back.
+	if status, a := s.buy(t, past[2], d.ID, 1, ""); status != http.StatusConflict || a.Type != problem.TypePrefix+"purchase-limit" {
+		t.Fatalf("buyer at the limit: %d %s; want 409 purchase-limit", status, a.Type)
+	}
+	var cancelled model.Order
+	if st, _ := s.call(t, "POST", "/v1/orders/"+firstOrders[1].String()+"/cancel", shopStorefront, nil, &cancelled); st != http.StatusOK {
+		t.Fatalf("cancel: %d", st)
+	}
+
+	// Old and new buyers, concurrently, each trying for more than the limit, while some cancel.
+	buyers := append(slices.Clone(past), s.createCustomers(t, 20)...)
+	checks := make(chan error, 1)
+	go func() {
+		for range 5 {
+			if rep, err := r.Check(ctx, 0); err != nil || !rep.Clean {
+				checks <- fmt.Errorf("check under load: %v %s %+v", err, rep.Summary, rep.Problems)
+				return
+			}
+		}
+		checks <- nil
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(buyers)*3; i += 8 {
+				status, a := s.buy(t, buyers[i%len(buyers)], d.ID, 1, "")
+				if status == http.StatusCreated {
+					mu.Lock()
+					confirmed[a.ID.String()] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := <-checks; err != nil {
+		t.Fatal(err)
+	}
+	s.settle(t, confirmed)
+
+	var over int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT customer_id FROM orders
+		WHERE disc_id = $1 AND status = 'confirmed' GROUP BY customer_id HAVING sum(quantity) <> $2) x`, d.ID, limit).Scan(&over); err != nil {
+		t.Fatal(err)
+	}
+	if over != 0 {
+		t.Fatalf("%d buyers hold other than the limit of %d after trying for more", over, limit)
+	}
+	if rep, err := r.Check(ctx, 0); err != nil || !rep.Clean {
+		t.Fatalf("reconcile after the sale: %v %s %+v", err, rep.Summary, rep.Problems)
+	}
+	if rep, err := s.reconciler(service.ReconcileConfig{Full: true}).Check(ctx, 0); err != nil || !rep.Clean {
+		t.Fatalf("full recount after the sale: %v %s %+v", err, rep.Summary, rep.Problems)
+	}
+	totalsMatchRecount(t, s)
 }

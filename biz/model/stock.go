@@ -19,6 +19,13 @@ type StockEvent struct {
 type DiscLedger struct {
 	Stock     int64
 	Version   int64
-	Bought    map[int64]int64 // confirmed units per customer
+	Bought    map[int64]int64 // confirmed units per customer (only some customers when Partial)
+	Partial   bool            // Bought holds only the customers asked for, not every buyer
 	Persisted map[uuid.UUID]bool
+}
+
+// BuyerUnits is a customer's confirmed units of a disc as Postgres has them, with the disc's stock version at
+// that read (the version tells whether Redis has applied the same cancels).
+type BuyerUnits struct {
+	Units, Version int64
 }

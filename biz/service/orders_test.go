@@ -83,7 +83,7 @@ const buyer = 7
 var orderCfg = service.OrderConfig{IdempotencyTTL: time.Hour, MaxBacklog: 50, RedisTimeout: time.Second}
 
 func redisOrders(gate *fakeGate, customers *fakeCustomers, store *fakeOrders, synced *syncs) *service.Orders {
-	return service.NewOrders(store, service.NewRedisReserver(gate, customers, orderCfg), synced, orderCfg, time.Now)
+	return service.NewOrders(store, service.NewRedisReserver(gate, customers, nil, orderCfg), synced, orderCfg, time.Now)
 }
 
 // sameError: a sentinel is matched with errors.Is, a refusal that carries values by its type and values.
@@ -194,7 +194,7 @@ func TestPlaceLooksACustomerUpOnce(t *testing.T) {
 	}
 
 	customers = &fakeCustomers{known: map[int64]bool{buyer: true}}
-	reserver := service.NewRedisReserver(gate, customers, orderCfg)
+	reserver := service.NewRedisReserver(gate, customers, nil, orderCfg)
 	if err := reserver.WarmCustomers(ctx, func(_ context.Context, each func(int64)) error { each(buyer); return nil }); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,10 +39,27 @@ func (r *redisReconcile) gather(ctx context.Context, p int, ids []int64) (eviden
 		pendingIDs[i] = o.ID
 	}
 	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: p, DiscIDs: ids, RedisVersion: versions,
-		LastID: snap.LastID, PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter, Full: r.cfg.Full})
+		LastID: snap.LastID, PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter, Full: r.cfg.Full, Some: someBuyers(snap)})
 	if err != nil {
 		return evidence{}, err
 	}
 	return evidence{Discs: ids, Redis: snap, Ledger: ledger, Persisted: persisted,
 		StuckBefore: r.now().Add(-r.cfg.StuckAfter)}, nil
+}
+
+// someBuyers names, for each disc of which Redis holds only some buyers, the customers judge compares: those
+// Redis holds, and those of its pending orders and dead letters (Redis must hold them).
+func someBuyers(snap rsredis.Snapshot) map[int64][]int64 {
+	some := map[int64][]int64{}
+	for id, d := range snap.Discs {
+		if d.Partial {
+			some[id] = slices.Collect(maps.Keys(d.Bought))
+		}
+	}
+	for _, o := range slices.Concat(snap.Pending, snap.Dead) {
+		if customers, ok := some[o.DiscID]; ok {
+			some[o.DiscID] = append(customers, o.CustomerID)
+		}
+	}
+	return some
 }

@@ -111,7 +111,7 @@ func judgeDisc(rd rsredis.DiscSnapshot, l pg.LedgerDisc, pu, du units, stuckPend
 		d.Notes = append(d.Notes, fmt.Sprintf("redis at version %d, postgres at %d", rd.Version, l.Version))
 	default:
 		if l.Limit > 0 { // Redis counts a customer's units only where a limit needs them
-			d.Customers = customerDrift(rd.Bought, l, pu, du)
+			d.Customers = customerDrift(rd.Bought, rd.Partial, l, pu, du)
 		}
 		switch {
 		case d.Drift != 0 || len(d.Customers) > 0:
@@ -126,10 +126,16 @@ func judgeDisc(rd rsredis.DiscSnapshot, l pg.LedgerDisc, pu, du units, stuckPend
 }
 
 // customerDrift returns, in customer order, every customer whose units in Redis differ from what the ledger,
-// the pending and dead-lettered orders and the unapplied cancels say they must be.
-func customerDrift(bought map[int64]int64, l pg.LedgerDisc, pu, du units) []CustomerDrift {
+// the pending and dead-lettered orders and the unapplied cancels say they must be. Where Redis holds only some
+// buyers (partial), the others' units are Postgres' alone, and only those Redis holds or must hold (pending
+// and dead-lettered orders) are compared.
+func customerDrift(bought map[int64]int64, partial bool, l pg.LedgerDisc, pu, du units) []CustomerDrift {
 	customers := map[int64]bool{}
-	for _, m := range []map[int64]int64{bought, l.Confirmed, l.After, pu.byCustomer, du.byCustomer, l.CancelsAfter} {
+	sources := []map[int64]int64{bought, l.Confirmed, l.After, pu.byCustomer, du.byCustomer, l.CancelsAfter}
+	if partial {
+		sources = []map[int64]int64{bought, pu.byCustomer, du.byCustomer}
+	}
+	for _, m := range sources {
 		for c := range m {
 			customers[c] = true
 		}

@@ -199,6 +199,31 @@ func TestJudge(t *testing.T) {
 				d.Verdict = VerdictDrift
 				d.Customers = []CustomerDrift{{CustomerID: judgeCustomer, Redis: 3, Expected: 2}, {CustomerID: judgeCustomer2, Redis: 1, Expected: 0}}
 			}},
+		{name: "redis knows some buyers: those it lacks are postgres' alone, not drift",
+			change: func(ev *evidence) {
+				ev.Redis.Discs[judgeDisc1] = partial(ev.Redis.Discs[judgeDisc1])
+				delete(ev.Redis.Discs[judgeDisc1].Bought, judgeCustomer)
+			},
+			want: func(*DiscReport) {}},
+		{name: "redis knows some buyers: one it holds drifted",
+			change: func(ev *evidence) {
+				ev.Redis.Discs[judgeDisc1] = partial(ev.Redis.Discs[judgeDisc1])
+				ev.Redis.Discs[judgeDisc1].Bought[judgeCustomer] = 3
+			},
+			want: func(d *DiscReport) {
+				d.Verdict = VerdictDrift
+				d.Customers = []CustomerDrift{{CustomerID: judgeCustomer, Redis: 3, Expected: 2}}
+			}},
+		{name: "redis knows some buyers: one with a pending order must be held",
+			change: func(ev *evidence) {
+				ev.Redis.Discs[judgeDisc1] = partial(ev.Redis.Discs[judgeDisc1])
+				setAvail(ev, judgeDisc1, 7)
+				ev.Redis.Pending = []model.Order{judgeOrder(1, judgeDisc1, judgeCustomer2, 1, recent)}
+			},
+			want: func(d *DiscReport) {
+				d.Verdict, d.RedisAvail, d.ExpectedAvail, d.PendingUnits = VerdictDrift, 7, 7, 1
+				d.Customers = []CustomerDrift{{CustomerID: judgeCustomer2, Redis: 0, Expected: 1}}
+			}},
 		{name: "a disc without a limit: Redis keeps no units per customer, and none are compared",
 			change: func(ev *evidence) {
 				ev.Ledger[judgeDisc1].Limit = 0
@@ -308,4 +333,10 @@ func TestPlanRepairs(t *testing.T) {
 	if diff := cmp.Diff(want, planRepairs(rep), cmp.AllowUnexported(repair{})); diff != "" {
 		t.Errorf("planRepairs (-want +got):\n%s", diff)
 	}
+}
+
+// partial is d as Redis holds it when it knows only some of the disc's buyers.
+func partial(d rsredis.DiscSnapshot) rsredis.DiscSnapshot {
+	d.Partial = true
+	return d
 }

@@ -26,20 +26,33 @@ type CustomerGetter interface {
 	Get(ctx context.Context, id int64) (model.Customer, error)
 }
 
+// BuyerUnitsReader reads a customer's units of a disc from Postgres' running totals, with the disc's stock
+// version in the same snapshot (*pg.Discs).
+type BuyerUnitsReader interface {
+	BuyerUnits(ctx context.Context, discID, customerID int64) (model.BuyerUnits, error)
+}
+
 // RedisReserver reserves in Redis: reserve.lua checks the disc, the customer's state and limit and the
 // stock, takes the units and appends the order to its partition's stream, in one atomic step and one round
 // trip. Redis cannot see Postgres' customers, so a customer's existence is checked first, once per process.
+// Nor does Redis hold every past buyer of a disc with a long history (see reserve.lua's known flag): the
+// first order of such a buyer reads their units from Postgres once, and Redis keeps them from then on.
 type RedisReserver struct {
 	gate      ReserveGate
 	customers CustomerGetter
+	units     BuyerUnitsReader
 	cfg       OrderConfig // IdempotencyTTL, MaxBacklog, RedisTimeout
 	known     customerSet
 }
 
 // NewRedisReserver returns the Redis reservation mode.
-func NewRedisReserver(gate ReserveGate, customers CustomerGetter, cfg OrderConfig) *RedisReserver {
-	return &RedisReserver{gate: gate, customers: customers, cfg: cfg}
+func NewRedisReserver(gate ReserveGate, customers CustomerGetter, units BuyerUnitsReader, cfg OrderConfig) *RedisReserver {
+	return &RedisReserver{gate: gate, customers: customers, units: units, cfg: cfg}
 }
+
+// unitsAttempts bounds the reservations of one order that ask Postgres for the buyer's units: each attempt
+// can find Redis and Postgres at different stock versions while a change of the disc is between them.
+const unitsAttempts = 4
 
 // Reserve implements Reserver.
 func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order, bool, error) {
@@ -50,12 +63,21 @@ func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order
 	if o.IdempotencyKey != "" {
 		fingerprint = model.OrderCreate{CustomerID: o.CustomerID, DiscID: o.DiscID, Quantity: o.Quantity}.Fingerprint()
 	}
-	rctx, cancel := r.redisContext(ctx)
-	defer cancel()
-	// A timeout here is model.ErrOutcomeUnknown: the reservation may have happened, and the answer tells the
-	// buyer to retry with the same Idempotency-Key, which replays it rather than sells twice.
-	res, err := r.gate.Reserve(rctx, rsredis.Reservation{Order: o, Fingerprint: fingerprint,
-		IdemTTL: r.cfg.IdempotencyTTL, MaxBacklog: r.cfg.MaxBacklog})
+	req := rsredis.Reservation{Order: o, Fingerprint: fingerprint, IdemTTL: r.cfg.IdempotencyTTL, MaxBacklog: r.cfg.MaxBacklog}
+	res, err := r.reserve(ctx, req)
+	for attempt := 1; err == nil && res.Code == rsredis.NeedUnits; attempt++ {
+		if attempt == unitsAttempts || r.units == nil {
+			// A stock change of the disc committed in Postgres and not yet applied in Redis (or the reverse)
+			// outlasted the attempts: nothing was reserved, and a retry soon finds them in step.
+			return model.Order{}, false, fmt.Errorf("reserve: disc %d stays between stock versions: %w", o.DiscID, model.ErrUnavailable)
+		}
+		var units model.BuyerUnits
+		if units, err = r.units.BuyerUnits(ctx, o.DiscID, o.CustomerID); err != nil {
+			return model.Order{}, false, err
+		}
+		req.Units = &units
+		res, err = r.reserve(ctx, req)
+	}
 	if err != nil {
 		return model.Order{}, false, err
 	}
@@ -80,6 +102,15 @@ func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order
 		return model.Order{}, false, &model.BacklogError{RetryAfter: time.Second}
 	}
 	return model.Order{}, false, fmt.Errorf("reserve.lua answered %d", res.Code)
+}
+
+// reserve runs reserve.lua once within RedisTimeout. A timeout is model.ErrOutcomeUnknown: the reservation may
+// have happened, and the answer tells the buyer to retry with the same Idempotency-Key, which replays it
+// rather than sells twice.
+func (r *RedisReserver) reserve(ctx context.Context, req rsredis.Reservation) (rsredis.ReserveResult, error) {
+	rctx, cancel := r.redisContext(ctx)
+	defer cancel()
+	return r.gate.Reserve(rctx, req)
 }
 
 // Pending implements Reserver: Redis' pending orders, which an order leaves only after Postgres committed it.

@@ -28,9 +28,10 @@ type EventStore interface {
 
 // DiscReader is what the relay needs to load discs whole.
 type DiscReader interface {
-	// LoadStates reads many discs for loading, with their ledgers, in one snapshot and a few set-based
-	// queries; discs that do not exist are left out.
-	LoadStates(ctx context.Context, discIDs []int64, pending []uuid.UUID) (map[int64]*pg.DiscLoad, map[uuid.UUID]bool, error)
+	// LoadStates reads many discs for loading, with their ledgers (every buyer of a disc with a limit up to
+	// buyersMax, else the buyers of its pending orders), in one snapshot and a few set-based queries; discs
+	// that do not exist are left out.
+	LoadStates(ctx context.Context, discIDs []int64, pending []model.Order, buyersMax int) (map[int64]*pg.DiscLoad, map[uuid.UUID]bool, error)
 }
 
 // StockGate is what the relay needs from the Redis stock gate (*rsredis.Gate): apply.lua, loading a disc
@@ -49,16 +50,27 @@ type StockGate interface {
 // Relay carries stock changes that start in Postgres (the stock_events outbox) to Redis, exactly once and in
 // version order, and loads discs Redis does not have.
 type Relay struct {
-	events EventStore
-	discs  DiscReader
-	gate   StockGate
-	log    *zap.Logger
+	events    EventStore
+	discs     DiscReader
+	gate      StockGate
+	log       *zap.Logger
+	buyersMax int
 }
 
 // NewRelay returns the relay.
 func NewRelay(events EventStore, discs DiscReader, gate StockGate, log *zap.Logger) *Relay {
-	return &Relay{events: events, discs: discs, gate: gate, log: log}
+	return &Relay{events: events, discs: discs, gate: gate, log: log, buyersMax: LoadBuyersMax}
 }
+
+// LoadBuyersMax is how many past buyers of a disc with a per-customer limit a load puts into Redis: every one
+// up to it (about 50 B of Redis each, so at most about 2.5 MB a disc), which covers a launch's buyers and
+// answers each from Redis alone; beyond it none but the buyers of pending orders, so that a disc that sold
+// to a million customers over the years loads in what its current sale costs. A buyer Redis lacks then
+// costs their first order one Postgres read (reserve.lua's known flag).
+const LoadBuyersMax = 50_000
+
+// SetLoadBuyersMax changes LoadBuyersMax for this relay (tests of the partial load use a small one).
+func (r *Relay) SetLoadBuyersMax(n int) { r.buyersMax = n }
 
 // relayBatch bounds one pass over the outbox.
 const relayBatch = 500
@@ -176,13 +188,11 @@ const loadChunk = 5000
 // Postgres does not have yet (pending, by disc), units per customer likewise. A disc Redis holds already is
 // left to the relay's event by event application.
 func (r *Relay) load(ctx context.Context, discIDs []int64, pending map[int64][]model.Order) error {
-	var pendingIDs []uuid.UUID
+	var orders []model.Order
 	for _, id := range discIDs {
-		for _, o := range pending[id] {
-			pendingIDs = append(pendingIDs, o.ID)
-		}
+		orders = append(orders, pending[id]...)
 	}
-	states, persisted, err := r.discs.LoadStates(ctx, discIDs, pendingIDs)
+	states, persisted, err := r.discs.LoadStates(ctx, discIDs, orders, r.buyersMax)
 	if err != nil {
 		return err
 	}
@@ -207,7 +217,7 @@ func (r *Relay) load(ctx context.Context, discIDs []int64, pending map[int64][]m
 		if state.Limit == 0 {
 			bought = nil // Redis counts a customer's units only where a limit needs them
 		}
-		items = append(items, rsredis.LoadItem{State: state, Bought: bought})
+		items = append(items, rsredis.LoadItem{State: state, Bought: bought, Partial: l.Ledger.Partial})
 	}
 	loaded, err := r.gate.LoadAll(ctx, items)
 	if err != nil {

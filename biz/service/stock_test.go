@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	f.catalog = service.NewCatalog(f.discs, stock, zap.NewNop())
 	f.people = service.NewCustomers(pg.NewCustomers(pool), f.gate)
 	cfg := service.OrderConfig{IdempotencyTTL: time.Hour, CancelWait: 50 * time.Millisecond}
-	f.orders = service.NewOrders(pg.NewOrders(pool), service.NewRedisReserver(f.gate, pg.NewCustomers(pool), cfg), stock, cfg, time.Now)
+	f.orders = service.NewOrders(pg.NewOrders(pool), service.NewRedisReserver(f.gate, pg.NewCustomers(pool), f.discs, cfg), stock, cfg, time.Now)
 	return f
 }
 

@@ -44,6 +44,9 @@ type LedgerQuery struct {
 	// Full recounts the sums from every order and stock event of the discs, and checks the running totals
 	// against them; otherwise the running totals are read, whose cost does not grow with history.
 	Full bool
+	// Some names, for discs of which Redis holds only some buyers, the customers whose units to read; the
+	// units of every buyer are read for the other discs with a limit.
+	Some map[int64][]int64
 }
 
 // Ledger reads, in one REPEATABLE READ transaction (one consistent snapshot), everything reconcile compares
@@ -97,16 +100,32 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 			})
 			return err
 		}
-		// Units per customer matter where Redis counts them, on discs with a limit; a full check reads them all.
+		// Units per customer matter where Redis counts them, on discs with a limit, and only for the buyers Redis
+		// holds where it holds some; a full check reads them all.
 		buyersOf := make([]int64, 0, len(out))
+		var someDiscs, someCustomers []int64
 		for id, l := range out {
-			if l.Limit > 0 || q.Full {
+			customers, some := q.Some[id]
+			switch {
+			case q.Full || (l.Limit > 0 && !some):
 				buyersOf = append(buyersOf, id)
+			case l.Limit > 0:
+				for _, c := range customers {
+					someDiscs, someCustomers = append(someDiscs, id), append(someCustomers, c)
+				}
 			}
 		}
+		confirmed := func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }
 		if err := perCustomer(`SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`,
-			[]any{buyersOf}, func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }); err != nil {
+			[]any{buyersOf}, confirmed); err != nil {
 			return err
+		}
+		if len(someDiscs) > 0 {
+			if err := perCustomer(`SELECT b.disc_id, b.customer_id, b.units FROM disc_buyers b
+				JOIN (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[])) AS s(disc, customer)
+				  ON b.disc_id = s.disc AND b.customer_id = s.customer`, []any{someDiscs, someCustomers}, confirmed); err != nil {
+				return err
+			}
 		}
 		if q.Full {
 			recount := map[int64]map[int64]int64{}
@@ -171,11 +190,19 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 // ledgerRest is what the two ledger reads share after their sums: what Redis has not applied yet (events
 // after the version it had), stuck events, whether any event reached Redis, and the running totals, over the
 // discs of an unnest of ids and the versions Redis had applied.
+//
+// Each subquery runs only where its answer can be other than the obvious one, so that a disc at rest costs
+// its row and one probe of the (small) index of unapplied events: events after Redis' version exist only if
+// Postgres' version is ahead, and whether any event ever reached Redis matters only for a disc Redis lacks.
 const ledgerRest = `
-       COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0),
+       CASE WHEN d.stock_version > r.ver
+            THEN COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0)
+            ELSE 0 END,
        (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
             AND e.created_at < now() - make_interval(secs => $3::float8)),
-       NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL),
+       CASE WHEN r.ver = 0
+            THEN NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL)
+            ELSE false END,
        d.events_total, d.ordered_total
 FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`
 
@@ -218,6 +245,15 @@ func splitStreamID(id string) (int64, int64) {
 	return ms, seq
 }
 
+// BuyerUnits returns a customer's units of a disc (confirmed, from the running totals) and the disc's stock
+// version, in one statement and so one snapshot: reserve.lua takes the units only at that version.
+func (r *Discs) BuyerUnits(ctx context.Context, discID, customerID int64) (model.BuyerUnits, error) {
+	var b model.BuyerUnits
+	err := r.pool.QueryRow(ctx, `SELECT COALESCE((SELECT units FROM disc_buyers WHERE disc_id = $1 AND customer_id = $2), 0), stock_version
+		FROM discs WHERE id = $1`, discID, customerID).Scan(&b.Units, &b.Version)
+	return b, translate("discs.buyer_units", err)
+}
+
 // AllIDs returns the ids of every disc, archived included, in id order.
 func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	rows, err := r.pool.Query(ctx, `SELECT id FROM discs ORDER BY id`)
@@ -236,10 +272,12 @@ type DiscLoad struct {
 	Ledger model.DiscLedger
 }
 
-// LoadStates reads discIDs for loading into Redis, in one REPEATABLE READ snapshot and three set-based
-// queries whatever their number: the discs, their running units per customer, and which of pending (orders
-// Redis confirmed) Postgres has by now. Discs that do not exist are left out.
-func (r *Discs) LoadStates(ctx context.Context, discIDs []int64, pending []uuid.UUID) (map[int64]*DiscLoad, map[uuid.UUID]bool, error) {
+// LoadStates reads discIDs for loading into Redis, in one REPEATABLE READ snapshot and a few set-based queries
+// whatever their number: the discs; the units per customer of those on sale with a limit (the only ones Redis
+// counts), all of them up to buyersMax buyers a disc, and beyond that only the buyers of pending orders
+// (Ledger.Partial: Redis then asks Postgres for the others as they come back); and which of the pending
+// orders (Redis confirmed them) Postgres has by now. Discs that do not exist are left out.
+func (r *Discs) LoadStates(ctx context.Context, discIDs []int64, pending []model.Order, buyersMax int) (map[int64]*DiscLoad, map[uuid.UUID]bool, error) {
 	out := make(map[int64]*DiscLoad, len(discIDs))
 	persisted := map[uuid.UUID]bool{}
 	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -250,29 +288,67 @@ func (r *Discs) LoadStates(ctx context.Context, discIDs []int64, pending []uuid.
 		}
 		var d model.Disc
 		var version int64
+		var counted []int64
 		if _, err := pgx.ForEachRow(rows, []any{&d.ID, &d.PriceCents, &d.PerCustomerLimit, &d.SaleStartsAt, &d.Archived, &d.Stock, &version}, func() error {
-			out[d.ID] = &DiscLoad{Disc: d, Ledger: model.DiscLedger{Stock: d.Stock, Version: version, Bought: map[int64]int64{}}}
+			l := &DiscLoad{Disc: d, Ledger: model.DiscLedger{Stock: d.Stock, Version: version, Bought: map[int64]int64{}}}
+			if d.PerCustomerLimit > 0 && !d.Archived {
+				counted = append(counted, d.ID)
+			} else {
+				l.Ledger.Partial = true // no units are read: should a limit come, Redis asks Postgres
+			}
+			out[d.ID] = l
 			return nil
 		}); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`, discIDs)
-		if err != nil {
 			return err
 		}
 		var disc, customer, units int64
-		if _, err := pgx.ForEachRow(rows, []any{&disc, &customer, &units}, func() error {
-			if l := out[disc]; l != nil {
-				l.Ledger.Bought[customer] = units
+		collect := func(sql string, args ...any) error {
+			rows, err := tx.Query(ctx, sql, args...)
+			if err != nil {
+				return err
 			}
-			return nil
-		}); err != nil {
+			_, err = pgx.ForEachRow(rows, []any{&disc, &customer, &units}, func() error {
+				if l := out[disc]; l != nil {
+					l.Ledger.Bought[customer] = units
+				}
+				return nil
+			})
 			return err
+		}
+		if len(counted) > 0 {
+			// One more row than the cap tells a disc with more buyers than Redis is to hold from the start.
+			if err := collect(`SELECT c.id, b.customer_id, b.units FROM unnest($1::bigint[]) AS c(id)
+				CROSS JOIN LATERAL (SELECT customer_id, units FROM disc_buyers
+				                    WHERE disc_id = c.id AND units <> 0 LIMIT $2) b`, counted, buyersMax+1); err != nil {
+				return err
+			}
+		}
+		var pDiscs, pCustomers []int64
+		for _, id := range counted {
+			if l := out[id]; len(l.Ledger.Bought) > buyersMax {
+				l.Ledger.Partial, l.Ledger.Bought = true, map[int64]int64{}
+			}
+		}
+		for _, o := range pending {
+			if l := out[o.DiscID]; l != nil && l.Ledger.Partial {
+				pDiscs, pCustomers = append(pDiscs, o.DiscID), append(pCustomers, o.CustomerID)
+			}
+		}
+		if len(pDiscs) > 0 {
+			if err := collect(`SELECT b.disc_id, b.customer_id, b.units FROM disc_buyers b
+				JOIN (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[])) AS p(disc, customer)
+				  ON b.disc_id = p.disc AND b.customer_id = p.customer`, pDiscs, pCustomers); err != nil {
+				return err
+			}
 		}
 		if len(pending) == 0 {
 			return nil
 		}
-		rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, pending)
+		ids := make([]uuid.UUID, len(pending))
+		for i, o := range pending {
+			ids[i] = o.ID
+		}
+		rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, ids)
 		if err != nil {
 			return err
 		}

@@ -12,10 +12,12 @@ import (
 // Loading many discs at once (start-up, --rebuild) costs a pipelined round trip per partition, not one per
 // disc: everything of one partition lives in one slot, so one primary takes all of it.
 
-// LoadItem is one disc to load whole: its state and the units each customer bought.
+// LoadItem is one disc to load whole: its state and the units each customer bought. Partial says Bought holds
+// only some buyers (the others' units stay in Postgres, and reserve.lua asks for them); otherwise it holds all.
 type LoadItem struct {
-	State  DiscState
-	Bought map[int64]int64
+	State   DiscState
+	Bought  map[int64]int64
+	Partial bool
 }
 
 // LoadAll runs load.lua for every item, a pipeline per partition on the partition's primary (with WAIT at its
@@ -50,11 +52,7 @@ func (g *Gate) loadPartition(ctx context.Context, items []LoadItem, loaded map[i
 	var wait *goredis.Cmd
 	_, err = node.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, it := range items {
-			args := append([]any{it.State.Version, it.State.Avail}, it.State.args()...)
-			for c, n := range it.Bought {
-				args = append(args, c, n)
-			}
-			cmds[i] = g.load.EvalSha(ctx, p, []string{g.keys.Disc(it.State.ID), g.keys.Bought(it.State.ID)}, args...)
+			cmds[i] = g.load.EvalSha(ctx, p, []string{g.keys.Disc(it.State.ID), g.keys.Bought(it.State.ID)}, it.loadArgs()...)
 		}
 		if g.repl.Replicas > 0 {
 			wait = p.Do(ctx, "WAIT", g.repl.Replicas, g.repl.timeout().Milliseconds())

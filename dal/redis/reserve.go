@@ -31,6 +31,7 @@ const (
 	NoDisc
 	KeyReused
 	Backlog
+	NeedUnits // the disc's buyers are not all in Redis: read this customer's units from Postgres, call again
 )
 
 // Reservation is a reservation request.
@@ -39,6 +40,9 @@ type Reservation struct {
 	Fingerprint string      // "" when there is no Idempotency-Key
 	IdemTTL     time.Duration
 	MaxBacklog  int // per partition; 0 = unbounded
+	// Units is the customer's units of the disc in Postgres at stock version UnitsVersion, read after a
+	// NeedUnits answer; nil before.
+	Units *model.BuyerUnits
 }
 
 // ReserveResult is the script's answer: the order on Reserved and Replayed, a number for the refusals.
@@ -46,7 +50,7 @@ type ReserveResult struct {
 	Code     ReserveCode
 	Order    model.Order
 	StreamID string
-	Value    int64 // units left, units the customer may still buy, sale start ms, or backlog
+	Value    int64 // units left, units the customer may still buy, sale start ms, backlog, or stock version
 }
 
 // Reserve runs reserve.lua: one Redis round trip (EVALSHA, or EVAL after a restart or a promotion emptied the
@@ -69,8 +73,12 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	if g.repl.Replicas > 0 {
 		touch = "1"
 	}
+	units, unitsVersion := "", ""
+	if r.Units != nil {
+		units, unitsVersion = strconv.FormatInt(r.Units.Units, 10), strconv.FormatInt(r.Units.Version, 10)
+	}
 	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), fingerprint,
-		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey, touch}
+		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey, touch, units, unitsVersion}
 	ans, acked, err := g.evalWrite(ctx, g.reserve, keys, args...)
 	if err != nil && !replied(err) {
 		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
@@ -115,7 +123,7 @@ func readReserve(r Reservation, ans any) (ReserveResult, error) {
 		if res.Order, err = ParseRecord(rec); err != nil {
 			return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
 		}
-	case SoldOut, OverLimit, NotStarted, Backlog:
+	case SoldOut, OverLimit, NotStarted, Backlog, NeedUnits:
 		res.Value = rep.int(1)
 	}
 	if err := rep.Err(); err != nil {

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -437,5 +438,97 @@ func TestReserveAfterScriptFlush(t *testing.T) {
 	}
 	if avail, err := f.g.Available(ctx, []int64{discID}); err != nil || avail[discID] != 2 {
 		t.Errorf("avail %v (err %v), want 2", avail, err)
+	}
+}
+
+// TestReserveAsksForUnitsRedisLacks drives reserve.lua and apply.lua on a disc of which Redis knows only some
+// buyers (known = 0, loaded partial): a buyer it lacks is answered NeedUnits until the call carries their
+// units from Postgres at Redis' stock version; those units then count against the limit and stay in Redis.
+func TestReserveAsksForUnitsRedisLacks(t *testing.T) {
+	units := func(n, version int64) *model.BuyerUnits { return &model.BuyerUnits{Units: n, Version: version} }
+	with := func(r rsredis.Reservation, u *model.BuyerUnits) rsredis.Reservation { r.Units = u; return r }
+	rows := []struct {
+		name        string
+		avail       int64
+		req         rsredis.Reservation
+		want        rsredis.ReserveCode
+		value       int64
+		wantBuyer   string // the buyer's field after the call; "" = absent
+		wantAvail   int64
+		wantPending int
+	}{
+		{name: "a buyer Redis lacks is asked for", avail: 10, req: request(buyer, discID, 1, ""),
+			want: rsredis.NeedUnits, value: 5, wantAvail: 10},
+		{name: "units read at another version are asked for again", avail: 10,
+			req: with(request(buyer, discID, 1, ""), units(0, 4)), want: rsredis.NeedUnits, value: 5, wantAvail: 10},
+		{name: "units at Redis' version count", avail: 10, req: with(request(buyer, discID, 2, ""), units(1, 5)),
+			want: rsredis.Reserved, wantBuyer: "3", wantAvail: 8, wantPending: 1},
+		{name: "units at the limit refuse, and stay known", avail: 10, req: with(request(buyer, discID, 2, ""), units(3, 5)),
+			want: rsredis.OverLimit, value: 1, wantBuyer: "3", wantAvail: 10},
+		{name: "a buyer Redis holds is not asked for", avail: 10, req: request(other, discID, 1, ""),
+			want: rsredis.Reserved, wantAvail: 9, wantPending: 1},
+		{name: "sold out is answered without asking", avail: 0, req: request(buyer, discID, 1, ""),
+			want: rsredis.SoldOut, value: 0, wantAvail: 0},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, row := range rows {
+				t.Run(row.name, func(t *testing.T) {
+					f := newFixture(t, b)
+					ctx := t.Context()
+					item := rsredis.LoadItem{State: *liveDisc(discID, row.avail, limit(4)), Bought: map[int64]int64{other: 1}, Partial: true}
+					if _, err := f.g.LoadAll(ctx, []rsredis.LoadItem{item}); err != nil {
+						t.Fatal(err)
+					}
+					res, err := f.g.Reserve(ctx, row.req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Code != row.want || res.Value != row.value {
+						t.Fatalf("answer %d (value %d), want %d (value %d)", res.Code, res.Value, row.want, row.value)
+					}
+					got, err := f.rdb.HGet(ctx, f.k.Bought(discID), strconv.FormatInt(buyer, 10)).Result()
+					if err != nil && !errors.Is(err, goredis.Nil) {
+						t.Fatal(err)
+					}
+					if got != row.wantBuyer {
+						t.Errorf("buyer's units in redis %q, want %q", got, row.wantBuyer)
+					}
+					if avail, _ := f.rdb.HGet(ctx, f.k.Disc(discID), "avail").Int64(); avail != row.wantAvail {
+						t.Errorf("avail %d, want %d", avail, row.wantAvail)
+					}
+					if n, _ := f.rdb.HLen(ctx, f.k.Pending(f.k.Partition(discID))).Result(); n != int64(row.wantPending) {
+						t.Errorf("%d pending orders, want %d", n, row.wantPending)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestApplyCancelOfABuyerRedisLacks: on a disc loaded partial, a cancel of a buyer Redis does not hold leaves
+// their units to Postgres (which has the cancel) instead of writing a negative count; one Redis holds moves.
+func TestApplyCancelOfABuyerRedisLacks(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			ctx := t.Context()
+			state := *liveDisc(discID, 10, limit(4))
+			if _, err := f.g.LoadAll(ctx, []rsredis.LoadItem{{State: state, Bought: map[int64]int64{other: 2}, Partial: true}}); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range []int64{buyer, other} {
+				ch := rsredis.Change{Disc: state, Delta: 1, CustomerID: c, CustomerDelta: -1}
+				ch.Disc.Version = 6 + int64(i)
+				f.mustApply(ch)
+			}
+			bought, err := f.rdb.HGetAll(ctx, f.k.Bought(discID)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(map[string]string{"43": "1"}, bought); diff != "" {
+				t.Errorf("buyers after the cancels (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

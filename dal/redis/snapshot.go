@@ -17,12 +17,14 @@ type Snapshot struct {
 	Discs          map[int64]DiscSnapshot
 }
 
-// DiscSnapshot is one disc in a Snapshot; Present is false when Redis does not hold the disc.
+// DiscSnapshot is one disc in a Snapshot; Present is false when Redis does not hold the disc. Partial says
+// Bought holds only the buyers Redis has seen since it loaded the disc (see reserve.lua's known flag).
 type DiscSnapshot struct {
 	Present bool
 	Avail   int64
 	Version int64
 	Bought  map[int64]int64
+	Partial bool
 }
 
 // Snapshot reads discIDs (all of partition p) and the partition's stream position, pending orders and dead
@@ -76,6 +78,11 @@ func readSnapshot(p int, discIDs []int64, ans any) (Snapshot, error) {
 			if _, ok := d.optStr(1); ok {
 				ds.Version = d.decimal(1)
 			}
+		}
+		if d.len() < 4 {
+			// a reply of an older snapshot.lua: every buyer is in Redis
+		} else if known, ok := d.optStr(3); ok && known == "0" {
+			ds.Partial = true
 		}
 		bought := d.array(2)
 		for j := 1; j < bought.len(); j += 2 {

@@ -87,11 +87,8 @@ func (g *Gate) Apply(ctx context.Context, c Change) (ApplyCode, int64, error) {
 // Load puts a disc Redis does not have into it, whole, with the units each customer bought. It reports false
 // when the disc was there already (nothing is written then: live stock is never overwritten).
 func (g *Gate) Load(ctx context.Context, s DiscState, bought map[int64]int64) (bool, error) {
-	args := append([]any{s.Version, s.Avail}, s.args()...)
-	for c, n := range bought {
-		args = append(args, c, n)
-	}
-	ans, acked, err := g.evalWrite(ctx, g.load, []string{g.keys.Disc(s.ID), g.keys.Bought(s.ID)}, args...)
+	it := LoadItem{State: s, Bought: bought}
+	ans, acked, err := g.evalWrite(ctx, g.load, []string{g.keys.Disc(s.ID), g.keys.Bought(s.ID)}, it.loadArgs()...)
 	if err != nil {
 		return false, wrap("redis.load", err)
 	}
@@ -104,6 +101,20 @@ func (g *Gate) Load(ctx context.Context, s DiscState, bought map[int64]int64) (b
 		return true, g.replicated("redis.load", acked)
 	}
 	return false, nil
+}
+
+// loadArgs are load.lua's arguments for the item.
+func (it LoadItem) loadArgs() []any {
+	known := "1"
+	if it.Partial {
+		known = "0"
+	}
+	args := append([]any{it.State.Version, it.State.Avail}, it.State.args()...)
+	args = append(args, known)
+	for c, n := range it.Bought {
+		args = append(args, c, n)
+	}
+	return args
 }
 
 // Adjust adds corrections to a disc's avail and customers' units (reconcile --fix). It reports false when

@@ -6,7 +6,8 @@
 --   4.. pairs of (disc hash, bought hash), one pair per disc
 -- ARGV: none
 -- Returns {last stream id, pending (flat HGETALL), dead letters (flat list of "o" records), discs}
---   where discs is one {avail or false, ver or false, bought (flat HGETALL)} per disc pair, in KEYS order.
+--   where discs is one {avail or false, ver or false, bought (flat HGETALL), known or false} per disc pair,
+--   in KEYS order.
 -- Invariant: read-only. The last stream id marks the instant: an order with a later stream id was reserved
 -- after the snapshot, so its units are not in the avail read here.
 
@@ -30,7 +31,7 @@ for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
 end
 local discs = {}
 for i = 4, #KEYS, 2 do
-  local d = redis.call('HMGET', KEYS[i], 'avail', 'ver')
-  discs[#discs + 1] = {d[1], d[2], redis.call('HGETALL', KEYS[i + 1])}
+  local d = redis.call('HMGET', KEYS[i], 'avail', 'ver', 'known')
+  discs[#discs + 1] = {d[1], d[2], redis.call('HGETALL', KEYS[i + 1]), d[3]}
 end
 return {last, redis.call('HGETALL', KEYS[2]), dead, discs}
