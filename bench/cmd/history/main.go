@@ -5,8 +5,10 @@
 // with the secondary indexes and foreign keys built after the rows), then times `recordshop migrate` on the
 // full database (the later migrations meet history as an existing shop's would), the cold start of
 // `recordshop serve` on an empty Redis, `recordshop reconcile` whole and for the hot disc, `reconcile
-// --rebuild`, the two order lists over HTTP and the Redis memory of the hot disc. It writes
-// <out>/history.md with a table per size and the growth factor between sizes run together.
+// --rebuild`, the two order lists over HTTP, a sale on the hot disc right after the cold start (past buyers'
+// first orders, which read their units from Postgres where the start left them out of Redis, then their second
+// orders, which Redis answers alone) and the Redis memory of the hot disc after the cold start and after the
+// sale. It writes <out>/history.md with a table per size and the growth factor between sizes run together.
 //
 // It drives recordshop from outside, as bench/cmd/launchbench does: the built binary as child processes, HTTP,
 // and reads of the stores' state (the key layout from dal/redis). It must not start the shop in process, or it

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // The timed operations, in the order of the report.
@@ -71,9 +74,11 @@ type sizeResult struct {
 	fill     *fillResult
 	ops      map[string]*op
 	lists    []*listResult
-	mem      memResult
-	migrated []string // what `recordshop migrate` applied
-	dbBytes  int64    // after migrate
+	sale     *saleResult
+	coldMem  memResult // Redis right after the cold start (and the lists), before the sale
+	mem      memResult // after the sale
+	migrated []string  // what `recordshop migrate` applied
+	dbBytes  int64     // after migrate
 	checks   []check
 	notes    []string
 	plans    map[string]string // list name -> the plan auto_explain logged
@@ -124,8 +129,14 @@ func measureSize(ctx context.Context, c config, sz size) (*sizeResult, error) {
 	if err := measureLists(ctx, c, s, r); err != nil {
 		return r, fmt.Errorf("lists: %w", err)
 	}
+	if r.coldMem, err = measureMemory(ctx, s); err != nil {
+		return r, fmt.Errorf("redis memory after the cold start: %w", err)
+	}
+	if err := measureSale(ctx, c, s, r); err != nil {
+		return r, fmt.Errorf("sale: %w", err)
+	}
 	if r.mem, err = measureMemory(ctx, s); err != nil {
-		return r, fmt.Errorf("redis memory: %w", err)
+		return r, fmt.Errorf("redis memory after the sale: %w", err)
 	}
 	s.stopServe()
 
@@ -371,53 +382,70 @@ func measureLists(ctx context.Context, c config, s *stack, r *sizeResult) error 
 	return nil
 }
 
-// memResult is Redis' memory of the hot disc and of the whole shop, after a cold start loaded it.
+// memResult is Redis' memory of the hot disc and of the whole shop.
 type memResult struct {
+	boughtKey           string
 	boughtBytes, buyers int64
-	boughtEncoding      string
+	boughtEncoding      string // "absent" when the bought hash does not exist
 	discBytes           int64
+	discFields          int64
+	known               string // the disc hash's known flag: "0" when Redis holds only some buyers, "" absent
 	usedMemory, keys    int64
 }
 
+// measureMemory reads the memory of the hot disc's keys and of the whole Redis. The bought hash may not exist:
+// a cold start loads none of the past buyers of a disc with many of them, and a sale adds only its own.
 func measureMemory(ctx context.Context, s *stack) (memResult, error) {
-	var m memResult
-	var err error
-	usage := func(key string) int64 {
-		if err != nil {
-			return 0
-		}
-		var n int64
-		if n, err = s.rdb.Do(ctx, "MEMORY", "USAGE", key, "SAMPLES", "0").Int64(); err != nil {
-			err = fmt.Errorf("MEMORY USAGE %s: %w", key, err)
-		}
-		return n
-	}
-	m.boughtBytes = usage(s.keys.Bought(hotDisc))
-	m.discBytes = usage(s.keys.Disc(hotDisc))
+	m := memResult{boughtKey: s.keys.Bought(hotDisc), boughtEncoding: "absent"}
+	disc := s.keys.Disc(hotDisc)
+	n, err := s.rdb.Exists(ctx, m.boughtKey).Result()
 	if err != nil {
+		return m, fmt.Errorf("EXISTS %s: %w", m.boughtKey, err)
+	}
+	if n > 0 {
+		if m.boughtBytes, err = memoryUsage(ctx, s, m.boughtKey); err != nil {
+			return m, err
+		}
+		if m.buyers, err = s.rdb.HLen(ctx, m.boughtKey).Result(); err != nil {
+			return m, fmt.Errorf("HLEN %s: %w", m.boughtKey, err)
+		}
+		if m.boughtEncoding, err = s.rdb.ObjectEncoding(ctx, m.boughtKey).Result(); err != nil {
+			return m, fmt.Errorf("OBJECT ENCODING %s: %w", m.boughtKey, err)
+		}
+	}
+	if m.discBytes, err = memoryUsage(ctx, s, disc); err != nil {
 		return m, err
 	}
-	if m.buyers, err = s.rdb.HLen(ctx, s.keys.Bought(hotDisc)).Result(); err != nil {
-		return m, err
+	if m.discFields, err = s.rdb.HLen(ctx, disc).Result(); err != nil {
+		return m, fmt.Errorf("HLEN %s: %w", disc, err)
 	}
-	if m.boughtEncoding, err = s.rdb.ObjectEncoding(ctx, s.keys.Bought(hotDisc)).Result(); err != nil {
-		return m, err
+	if m.known, err = s.rdb.HGet(ctx, disc, "known").Result(); err != nil && !errors.Is(err, goredis.Nil) {
+		return m, fmt.Errorf("HGET %s known: %w", disc, err)
 	}
 	if m.keys, err = s.rdb.DBSize(ctx).Result(); err != nil {
-		return m, err
+		return m, fmt.Errorf("DBSIZE: %w", err)
 	}
 	info, err := s.rdb.Info(ctx, "memory").Result()
 	if err != nil {
-		return m, err
+		return m, fmt.Errorf("INFO memory: %w", err)
 	}
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
 			m.usedMemory, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	logf("  redis: bought hash of disc %d: %d B for %d buyers (%s); disc hash %d B; used_memory %d B", hotDisc,
-		m.boughtBytes, m.buyers, m.boughtEncoding, m.discBytes, m.usedMemory)
+	logf("  redis: bought hash of disc %d: %d B for %d buyers (%s); disc hash %d B, known %q; used_memory %d B", hotDisc,
+		m.boughtBytes, m.buyers, m.boughtEncoding, m.discBytes, m.known, m.usedMemory)
 	return m, nil
+}
+
+// memoryUsage is MEMORY USAGE of a key that exists.
+func memoryUsage(ctx context.Context, s *stack, key string) (int64, error) {
+	n, err := s.rdb.Do(ctx, "MEMORY", "USAGE", key, "SAMPLES", "0").Int64()
+	if err != nil {
+		return 0, fmt.Errorf("MEMORY USAGE %s: %w", key, err)
+	}
+	return n, nil
 }
 
 // measureRebuild empties Redis and rebuilds it -repeat times; after each, a plain reconcile must be clean.

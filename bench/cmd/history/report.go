@@ -47,20 +47,41 @@ func listMetric(i int, q float64, label string) metric {
 	}, name: label}
 }
 
+// saleMetric is a percentile of a pass of the sale. Where the cold start left every buyer of the hot disc in
+// Redis (known = 1, a disc with few past buyers), the first pass met no buyer Redis lacks, and says so.
+func saleMetric(i int, q float64, label string) metric {
+	return metric{name: label, get: func(r *sizeResult) (float64, string, bool) {
+		if r.sale == nil || len(r.sale.passes) <= i || len(r.sale.passes[i].lat) == 0 {
+			return 0, "", false
+		}
+		d := pct(r.sale.passes[i].lat, q)
+		shown := fmtD(d)
+		if i == 0 && r.sale.known != "0" {
+			shown += " (Redis held every buyer)"
+		}
+		return d.Seconds(), shown, true
+	}}
+}
+
 func bytesMetric(name string, f func(m memResult) (float64, bool)) metric {
 	return metric{name: name, get: func(r *sizeResult) (float64, string, bool) {
 		v, ok := f(r.mem)
 		if !ok || r.mem.usedMemory == 0 {
 			return 0, "", false
 		}
-		switch {
-		case v >= 1<<20:
-			return v, fmt.Sprintf("%.1f MiB", v/(1<<20)), true
-		case v >= 10<<10:
-			return v, fmt.Sprintf("%.0f KiB", v/(1<<10)), true
-		}
-		return v, fmt.Sprintf("%.0f B", v), true
+		return v, showBytes(v), true
 	}}
+}
+
+// showBytes shows a size of Redis memory.
+func showBytes(v float64) string {
+	switch {
+	case v >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", v/(1<<20))
+	case v >= 10<<10:
+		return fmt.Sprintf("%.0f KiB", v/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", v)
 }
 
 var metrics = []metric{
@@ -84,7 +105,19 @@ var metrics = []metric{
 	listMetric(0, 0.99, "GET /v1/orders?customer_id=<heavy buyer>&from&to, p99"),
 	listMetric(1, 0.50, "GET /v1/orders?disc_id=<hot disc>, p50"),
 	listMetric(1, 0.99, "GET /v1/orders?disc_id=<hot disc>, p99"),
-	bytesMetric("Redis: bought hash of the hot disc (MEMORY USAGE)", func(m memResult) (float64, bool) { return float64(m.boughtBytes), true }),
+	saleMetric(0, 0.50, "POST /v1/orders on the hot disc, buyer Redis lacks (first order), p50"),
+	saleMetric(0, 0.99, "POST /v1/orders on the hot disc, buyer Redis lacks (first order), p99"),
+	saleMetric(1, 0.50, "POST /v1/orders on the hot disc, buyer Redis holds (second order), p50"),
+	saleMetric(1, 0.99, "POST /v1/orders on the hot disc, buyer Redis holds (second order), p99"),
+	{name: "Redis: bought hash of the hot disc after the cold start and the sale (MEMORY USAGE)", get: func(r *sizeResult) (float64, string, bool) {
+		if r.mem.usedMemory == 0 {
+			return 0, "", false
+		}
+		if r.mem.boughtEncoding == "absent" {
+			return 0, "absent", true
+		}
+		return float64(r.mem.boughtBytes), showBytes(float64(r.mem.boughtBytes)), true
+	}},
 	{name: "Redis: buyers in it (HLEN)", get: func(r *sizeResult) (float64, string, bool) {
 		return float64(r.mem.buyers), count(r.mem.buyers), r.mem.usedMemory > 0
 	}},
@@ -95,8 +128,8 @@ var metrics = []metric{
 		v := float64(r.mem.boughtBytes) / float64(r.mem.buyers)
 		return v, fmt.Sprintf("%.1f B", v), true
 	}},
-	bytesMetric("Redis: disc hash of the hot disc", func(m memResult) (float64, bool) { return float64(m.discBytes), true }),
-	bytesMetric("Redis: used_memory after the cold start", func(m memResult) (float64, bool) { return float64(m.usedMemory), true }),
+	bytesMetric("Redis: disc hash of the hot disc after the cold start and the sale", func(m memResult) (float64, bool) { return float64(m.discBytes), true }),
+	bytesMetric("Redis: used_memory after the cold start and the sale", func(m memResult) (float64, bool) { return float64(m.usedMemory), true }),
 	opMetric(opMigrate),
 }
 
@@ -125,11 +158,12 @@ func writeReport(c config, m machine, started time.Time, results []*sizeResult) 
 	w("Measured %s–%s by `%s` (bench/cmd/history), sizes %s.\n\n", started.UTC().Format("2006-01-02 15:04"),
 		time.Now().UTC().Format("15:04 UTC"), c.command, strings.Join(names, ", "))
 	w("The design promises that \"a launch's work is the same in the shop's first week and its tenth year\": reconcile, "+
-		"start-up, rebuild and the order lists should cost what the current sale costs, not what all past orders cost. "+
+		"start-up, rebuild, the order lists and an order of a past buyer should cost what the current sale costs, not what all past orders cost. "+
 		"Each size is a fresh stack filled with five years of valid history (the ledger identity holding for every disc), "+
 		"migrated by `recordshop migrate` from schema version 2, then measured with the built binary as a child process. "+
 		"Times are wall times of the whole child process (start, connect, work, exit), medians of %d runs; lists are %d "+
-		"sequential requests from one client.\n\n", c.repeat, c.listRequests)
+		"sequential requests from one client; after the lists, a sale on the hot disc (%d past buyers order one unit each, twice, "+
+		"from one client), then the Redis memory of the hot disc.\n\n", c.repeat, c.listRequests, saleBuyers)
 
 	w("## Summary\n\n")
 	header := "| | " + strings.Join(names, " | ") + " |"
@@ -180,7 +214,7 @@ func writeReport(c config, m machine, started time.Time, results []*sizeResult) 
 		"COPY, each validated as a POST /v1/discs body, with the stock the orders imply. Then VACUUM (ANALYZE) and a " +
 		"CHECKPOINT, so that autovacuum does not visit the new tables during the measurements.\n")
 	w("- **What is in it.** Five years of orders ending four days before the run, one every (5 years / orders); disc %d is the "+
-		"hot disc (every tenth order, a limit of %d units per customer, so that Redis keeps its buyers' units; its j-th order "+
+		"hot disc (every tenth order, a limit of %d units per customer, so that Redis counts its buyers' units; its j-th order "+
 		"goes to customer 2 + (j × 1000003) mod (customers − 1), so no buyer has more than two orders of it), customer %d the "+
 		"heavy buyer (every hundredth order); other customers and discs are picked by `hashint8extended` and have no limit. 12.5%% of the orders are of two units, 5%% carry an Idempotency-Key, 2%% were cancelled 1–72 h "+
 		"later, each with its `cancel` stock event (versions 2, 3, ... per disc, in the order of the cancels) and its units "+
@@ -201,12 +235,25 @@ func writeReport(c config, m machine, started time.Time, results []*sizeResult) 
 		"reported, and the timed runs are then made with `statement_timeout=1h` in RS_PG_URL.\n")
 	w("- **Cold start.** FLUSHALL, then `recordshop serve` until GET /readyz answers 200 (serve listens first and prepares " +
 		"the stores before it answers: partitions, every disc on sale loaded into Redis with its units per customer, the " +
-		"outbox, the inactive customers, the customer cache).\n")
+		"outbox, the inactive customers, the customer cache). A disc with a limit and more than 50,000 past buyers (the hot " +
+		"disc from size S on) is loaded without them (known = 0 in its disc hash): Redis gets only the buyers of pending orders, " +
+		"and a buyer's first order reads their units from Postgres once.\n")
 	w("- **Rebuild.** FLUSHALL with serve stopped, then `recordshop reconcile --rebuild`; after each, a plain reconcile " +
 		"must exit 0. The reconcile runs follow, serve stopped, on the rebuilt Redis.\n")
 	w("- **Lists.** The first page (the default 20, newest first) with a storefront token, after 10 warm-up requests. " +
 		"The heavy buyer's window is the middle half of the five years. \"Postgres per request\" is the mean execution time " +
 		"of the list's statement in pg_stat_statements over the series.\n")
+	w("- **Sale.** With serve still up after the last cold start and the lists: the hot disc restocked by %d units through "+
+		"the admin API (it has 500 left, fewer than the first pass asks for) and, once Redis has the change, customers %d..%d "+
+		"(past buyers of the hot disc, each of one or two units) POST /v1/orders for one unit of it, one after another from one "+
+		"client (pass 1, first orders: where the cold start left them out of Redis, each reads the buyer's units from "+
+		"Postgres), then the same again (pass 2: Redis holds them). Latencies cover every request, whatever its answer; the "+
+		"answers are the status and, for a 4xx, the problem type. \"Postgres per request\" counts, in pg_stat_statements over the "+
+		"pass, the reads of a buyer's units (disc_buyers) and every statement of the shop (the writes of the orders, which "+
+		"serve makes behind the answers, and its background polls included). The harness then waits until Postgres has "+
+		"every order the sale placed.\n", saleRestock, firstBuyer, firstBuyer+saleBuyers-1)
+	w("- **Redis memory** of the hot disc is read twice: right after the cold start and the lists, and after the sale. " +
+		"MEMORY USAGE with SAMPLES 0 (every field), HLEN, OBJECT ENCODING; a bought hash that does not exist is shown as absent.\n")
 	w("- **Postgres time** of an operation is the sum of `total_exec_time` of every statement in pg_stat_statements during " +
 		"its last run (the harness's own statements left out), with the statements that took most of it.\n\n")
 
@@ -295,14 +342,15 @@ func writeSize(b *strings.Builder, c config, r *sizeResult) {
 				fmtD(pct(l.lat, 1)), count(l.inWindow), l.items, l.pgMeanMS)
 		}
 	}
-	if r.mem.usedMemory > 0 {
-		m := r.mem
-		w("\n### Redis memory after the cold start\n\n")
-		w("| key | MEMORY USAGE | fields | per field |\n|---|---|---|---|\n")
-		w("| bought hash of the hot disc (`%s`, %s) | %d B | %d buyers | %.1f B |\n", "rs:{1}:bought:1", m.boughtEncoding, m.boughtBytes, m.buyers,
-			float64(m.boughtBytes)/float64(max(m.buyers, 1)))
-		w("| disc hash of the hot disc | %d B | 6 | |\n", m.discBytes)
-		w("| the whole Redis (INFO used_memory, %d keys) | %s | | |\n", m.keys, fmt.Sprintf("%.1f MiB", float64(m.usedMemory)/(1<<20)))
+	if r.sale != nil && len(r.sale.passes) > 0 {
+		writeSale(b, r.sale)
+	}
+	if r.mem.usedMemory > 0 || r.coldMem.usedMemory > 0 {
+		w("\n### Redis memory of the hot disc after the cold start and the sale\n\n")
+		w("| key | after the cold start | after the cold start and the sale |\n|---|---|---|\n")
+		w("| bought hash of the hot disc (`%s`) | %s | %s |\n", r.mem.boughtKey, boughtText(r.coldMem), boughtText(r.mem))
+		w("| disc hash of the hot disc | %s | %s |\n", discText(r.coldMem), discText(r.mem))
+		w("| the whole Redis (INFO used_memory) | %s | %s |\n", wholeText(r.coldMem), wholeText(r.mem))
 	}
 	if len(r.plans) > 0 {
 		w("\n### Plans of the lists (auto_explain, ANALYZE, one request)\n")
@@ -318,6 +366,78 @@ func writeSize(b *strings.Builder, c config, r *sizeResult) {
 			w("- %s\n", n)
 		}
 	}
+}
+
+// writeSale writes the sale's table.
+func writeSale(b *strings.Builder, sale *saleResult) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\n### A sale on the hot disc after the cold start (POST /v1/orders, HTTP, one client, sequential)\n\n")
+	if sale.known == "0" {
+		w("The cold start left the hot disc's past buyers out of Redis (known = 0): in pass 1 Redis lacks every buyer, " +
+			"and each order that gets as far as the limit reads the buyer's units from Postgres once; in pass 2 Redis holds them.")
+	} else {
+		w("The cold start put every past buyer of the hot disc into Redis (known = 1, at most 50,000 of them): " +
+			"neither pass needs Postgres for a buyer's units, and pass 1 is an order of a buyer Redis holds too.")
+	}
+	w(" Customers %d..%d, one unit each, the same buyers in both passes", firstBuyer, firstBuyer+saleBuyers-1)
+	if sale.restocked > 0 {
+		w("; the hot disc was restocked by %d units first (POST /v1/discs/%d/restock), so that it does not sell out", sale.restocked, hotDisc)
+	}
+	w(". %d of the orders were in Postgres once serve wrote them.\n\n", sale.persisted)
+	w("| pass | requests | p50 | p99 | max | answers | Postgres per request: units reads (mean time) / statements in all |\n|---|---|---|---|---|---|---|\n")
+	for _, p := range sale.passes {
+		n := len(p.lat)
+		req := fmt.Sprint(n)
+		if p.failed != "" {
+			req += " (stopped: " + strings.ReplaceAll(shorten(p.failed, 200), "|", "\\|") + ")"
+		}
+		pg := "—"
+		if n > 0 {
+			pg = fmt.Sprintf("%.2f", float64(p.unitsCalls)/float64(n))
+			if p.unitsCalls > 0 {
+				pg += fmt.Sprintf(" (%.3f ms)", p.unitsMS/float64(p.unitsCalls))
+			}
+			pg += fmt.Sprintf(" / %.2f", float64(p.pgCalls)/float64(n))
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s |\n", p.name, req, fmtD(pct(p.lat, 0.5)), fmtD(pct(p.lat, 0.99)), fmtD(pct(p.lat, 1)),
+			p.answerText(), pg)
+	}
+}
+
+// boughtText describes the hot disc's bought hash in the memory table.
+func boughtText(m memResult) string {
+	if m.usedMemory == 0 {
+		return "—"
+	}
+	if m.boughtEncoding == "absent" {
+		return fmt.Sprintf("absent: no buyer in Redis (known = %s)", knownText(m.known))
+	}
+	return fmt.Sprintf("%d B, %d buyers, %.1f B per buyer (%s; known = %s)", m.boughtBytes, m.buyers,
+		float64(m.boughtBytes)/float64(max(m.buyers, 1)), m.boughtEncoding, knownText(m.known))
+}
+
+// knownText is the disc hash's known flag as the report shows it.
+func knownText(known string) string {
+	if known == "" {
+		return "absent, so 1"
+	}
+	return known
+}
+
+// discText describes the hot disc's disc hash in the memory table.
+func discText(m memResult) string {
+	if m.usedMemory == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%d B, %d fields", m.discBytes, m.discFields)
+}
+
+// wholeText describes the whole Redis in the memory table.
+func wholeText(m memResult) string {
+	if m.usedMemory == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f MiB, %d keys", float64(m.usedMemory)/(1<<20), m.keys)
 }
 
 // topText names the statements that took most of an operation's time in Postgres, and those the statement

@@ -53,6 +53,17 @@ ORDER BY total_exec_time DESC`, db)
 	return top, total, calls, rows.Err()
 }
 
+// statementCalls returns the calls of database db's statements whose text holds substr since the last reset,
+// and their execution time (ms).
+func (s *stack) statementCalls(ctx context.Context, db, substr string) (int64, float64, error) {
+	var calls int64
+	var ms float64
+	err := s.stats.QueryRow(ctx, `
+SELECT COALESCE(sum(calls), 0)::bigint, COALESCE(sum(total_exec_time), 0) FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1) AND strpos(query, $2) > 0`, db, substr).Scan(&calls, &ms)
+	return calls, ms, err
+}
+
 // explainNext turns auto_explain on for every statement (with ANALYZE and BUFFERS), runs do, turns it off
 // and returns the plan of the order list it logged (the server log is where auto_explain writes).
 func (s *stack) explainNext(ctx context.Context, do func() error) (string, error) {
