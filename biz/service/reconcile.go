@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -75,7 +76,10 @@ type ReconcileConfig struct {
 	StuckAfter time.Duration // pending orders and unapplied events older than this are stuck (default 1 min)
 	Chunk      int           // discs per snapshot and ledger read (default 500)
 	Attempts   int           // a disc must show the same drift this many times in a row (default 3)
-	Progress   func(done, total int)
+	// Workers is how many partitions are checked at once (default 4): each chunk is its own snapshot of
+	// both stores, so partitions are independent, and a store's round trips overlap with another's work.
+	Workers  int
+	Progress func(done, total int) // called from one goroutine at a time
 	// Full recounts every order and stock event of each disc instead of reading the running totals, and
 	// reports a total that differs from its recount as a broken ledger (reconcile --full).
 	Full bool
@@ -94,6 +98,9 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 	}
 	if c.Attempts == 0 {
 		c.Attempts = 3
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
 	}
 	return c
 }
@@ -230,25 +237,18 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 		p := keys.Partition(id)
 		byPartition[p] = append(byPartition[p], id)
 	}
-	done := 0
-	for p := 0; p < rep.Partitions; p++ {
-		for chunk := range slices.Chunk(byPartition[p], r.cfg.Chunk) {
-			v, err := r.checkChunk(ctx, p, chunk)
-			if err != nil {
-				return rep, err
+	found, err := r.checkPartitions(ctx, byPartition, rep.Partitions, len(ids))
+	if err != nil {
+		return rep, err
+	}
+	for _, v := range found { // in partition order, whatever order the workers finished in
+		rep.DeadUnreadable += v.DeadUnreadable
+		for _, d := range v.Discs {
+			if d.Verdict != VerdictOK {
+				rep.Problems = append(rep.Problems, d)
 			}
-			rep.DeadUnreadable += v.DeadUnreadable
-			for _, d := range v.Discs {
-				if d.Verdict != VerdictOK {
-					rep.Problems = append(rep.Problems, d)
-				}
-				if d.Verdict == VerdictLedger {
-					rep.UnfixableLedger++
-				}
-			}
-			done += len(chunk)
-			if r.cfg.Progress != nil {
-				r.cfg.Progress(done, len(ids))
+			if d.Verdict == VerdictLedger {
+				rep.UnfixableLedger++
 			}
 		}
 	}
@@ -256,6 +256,55 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 	rep.Clean = len(rep.Problems) == 0 && rep.RedisPartitions != 0 && rep.DeadUnreadable == 0
 	rep.Summary = summary(rep)
 	return rep, nil
+}
+
+// checkPartitions checks every partition's discs, chunk by chunk, cfg.Workers partitions at a time, and
+// returns the verdicts of each partition in partition order. The first error stops the rest.
+func (r *redisReconcile) checkPartitions(ctx context.Context, byPartition map[int][]int64, partitions, total int) ([]verdicts, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	found := make([]verdicts, partitions)
+	next := make(chan int)
+	var mu sync.Mutex // Progress and done
+	done := 0
+	var wg sync.WaitGroup
+	for range min(r.cfg.Workers, partitions) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				for chunk := range slices.Chunk(byPartition[p], r.cfg.Chunk) {
+					v, err := r.checkChunk(ctx, p, chunk)
+					if err != nil {
+						cancel(err)
+						return
+					}
+					found[p].DeadUnreadable += v.DeadUnreadable
+					found[p].Discs = append(found[p].Discs, v.Discs...)
+					mu.Lock()
+					done += len(chunk)
+					if r.cfg.Progress != nil {
+						r.cfg.Progress(done, total)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for p := range partitions {
+		select {
+		case next <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return found, nil
 }
 
 // checkChunk checks some discs of one partition, looking again at the ones that disagree: a commit between
