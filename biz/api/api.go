@@ -147,6 +147,9 @@ var Defaults = Deps{
 		// reserve.lua runs in microseconds: a second without an answer means a stalled Redis, and a 503 to
 		// retry serves the buyer better than a hung request.
 		RedisTimeout: time.Second,
+		// A restock made through another replica can go unseen this long by this one; in exchange the
+		// sold-out storm after a launch costs no Redis round trip at all (negative in Deps: off).
+		SoldOutHold: 100 * time.Millisecond,
 	},
 	Writer: service.WriterConfig{BatchSize: 500, BatchWait: 5 * time.Millisecond, ClaimIdle: 30 * time.Second, MaxDeliveries: 5},
 }
@@ -178,6 +181,7 @@ func withDefaults(d Deps) Deps {
 	d.Orders.IdempotencyTTL = or(d.Orders.IdempotencyTTL, Defaults.Orders.IdempotencyTTL)
 	d.Orders.CancelWait = or(d.Orders.CancelWait, Defaults.Orders.CancelWait)
 	d.Orders.RedisTimeout = or(d.Orders.RedisTimeout, Defaults.Orders.RedisTimeout)
+	d.Orders.SoldOutHold = or(d.Orders.SoldOutHold, Defaults.Orders.SoldOutHold) // negative: off
 	if d.Writer.Consumer == "" {
 		host, _ := os.Hostname()
 		d.Writer.Consumer = host + "-" + strconv.Itoa(os.Getpid())

@@ -50,6 +50,7 @@ func wireRedis(d Deps, discs *pg.Discs, customers *pg.Customers, orders *pg.Orde
 	relay := newRelay(d, gate)
 	stock := service.NewRedisStock(relay, gate)
 	reserver := service.NewRedisReserver(gate, customers, discs, d.Orders)
+	relay.OnUnitsBack(reserver.UnitsBack)
 	wm, err := service.NewWriterMetrics(d.Registry)
 	if err != nil {
 		return modeServices{}, err

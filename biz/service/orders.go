@@ -46,6 +46,10 @@ type OrderConfig struct {
 	// RedisTimeout bounds each Redis call of the order path, the client's own resends included; past it the
 	// buyer gets 503 + Retry-After instead of a hung request. 0 = no bound.
 	RedisTimeout time.Duration
+	// SoldOutHold is how long a process answers a disc's orders sold out without asking Redis, after Redis
+	// answered one sold out with no unit left: the longest a restock made through another process can go
+	// unseen by this one. 0 = always ask Redis.
+	SoldOutHold time.Duration
 }
 
 // Orders places, finds, lists and cancels orders. What a placement costs is the Reserver's: in Redis mode one

@@ -31,6 +31,10 @@ func (g *fakeGate) Reserve(ctx context.Context, r rsredis.Reservation) (rsredis.
 	return g.res, g.err
 }
 
+func (g *fakeGate) Answered(context.Context, rsredis.Reservation) (rsredis.ReserveResult, bool, error) {
+	return rsredis.ReserveResult{}, false, nil
+}
+
 func (g *fakeGate) PendingOrder(ctx context.Context, id string) (model.Order, bool, error) {
 	_, g.deadline = ctx.Deadline()
 	o, ok := g.pending[id]

@@ -18,6 +18,9 @@ import (
 // pending orders it records until the writer has them in Postgres.
 type ReserveGate interface {
 	Reserve(ctx context.Context, r rsredis.Reservation) (rsredis.ReserveResult, error)
+	// Answered is the answer Redis keeps for a request with an Idempotency-Key: Replayed, KeyReused, or
+	// ok false when the key was not used.
+	Answered(ctx context.Context, r rsredis.Reservation) (rsredis.ReserveResult, bool, error)
 	PendingOrder(ctx context.Context, id string) (model.Order, bool, error)
 }
 
@@ -41,14 +44,22 @@ type RedisReserver struct {
 	gate      ReserveGate
 	customers CustomerGetter
 	units     BuyerUnitsReader
-	cfg       OrderConfig // IdempotencyTTL, MaxBacklog, RedisTimeout
+	cfg       OrderConfig // IdempotencyTTL, MaxBacklog, RedisTimeout, SoldOutHold
 	known     customerSet
+	soldOut   *soldOut
 }
 
 // NewRedisReserver returns the Redis reservation mode.
 func NewRedisReserver(gate ReserveGate, customers CustomerGetter, units BuyerUnitsReader, cfg OrderConfig) *RedisReserver {
-	return &RedisReserver{gate: gate, customers: customers, units: units, cfg: cfg}
+	return &RedisReserver{gate: gate, customers: customers, units: units, cfg: cfg, soldOut: newSoldOut(cfg.SoldOutHold)}
 }
+
+// UnitsBack tells the reserver that a disc got units back through this process (a restock, cancel or adjust
+// the relay applied): its sold-out mark goes at once.
+func (r *RedisReserver) UnitsBack(discID int64) { r.soldOut.clear(discID) }
+
+// UseClock makes the sold-out marks read now instead of the wall clock (tests).
+func (r *RedisReserver) UseClock(now func() time.Time) { r.soldOut.now = now }
 
 // unitsAttempts bounds the reservations of one order that ask Postgres for the buyer's units: each attempt
 // can find Redis and Postgres at different stock versions while a change of the disc is between them.
@@ -64,6 +75,9 @@ func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order
 		fingerprint = model.OrderCreate{CustomerID: o.CustomerID, DiscID: o.DiscID, Quantity: o.Quantity}.Fingerprint()
 	}
 	req := rsredis.Reservation{Order: o, Fingerprint: fingerprint, IdemTTL: r.cfg.IdempotencyTTL, MaxBacklog: r.cfg.MaxBacklog}
+	if r.soldOut.is(o.DiscID) {
+		return r.refuseSoldOut(ctx, req)
+	}
 	res, err := r.reserve(ctx, req)
 	for attempt := 1; err == nil && res.Code == rsredis.NeedUnits; attempt++ {
 		if attempt == unitsAttempts || r.units == nil {
@@ -87,6 +101,9 @@ func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order
 	case rsredis.Replayed:
 		return res.Order, true, nil
 	case rsredis.SoldOut:
+		if res.Value == 0 {
+			r.soldOut.mark(o.DiscID)
+		}
 		return model.Order{}, false, &model.SoldOutError{Left: res.Value}
 	case rsredis.OverLimit:
 		return model.Order{}, false, &model.LimitError{Left: res.Value}
@@ -102,6 +119,25 @@ func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order
 		return model.Order{}, false, &model.BacklogError{RetryAfter: time.Second}
 	}
 	return model.Order{}, false, fmt.Errorf("reserve.lua answered %d", res.Code)
+}
+
+// refuseSoldOut answers an order of a disc marked sold out: sold out, unless it repeats a request with the
+// same Idempotency-Key, which is replayed (or refused as a reused key) as reserve.lua would, from one GET.
+func (r *RedisReserver) refuseSoldOut(ctx context.Context, req rsredis.Reservation) (model.Order, bool, error) {
+	if req.Fingerprint != "" {
+		rctx, cancel := r.redisContext(ctx)
+		defer cancel()
+		res, ok, err := r.gate.Answered(rctx, req)
+		switch {
+		case err != nil:
+			return model.Order{}, false, err
+		case ok && res.Code == rsredis.KeyReused:
+			return model.Order{}, false, model.ErrKeyReused
+		case ok:
+			return res.Order, true, nil
+		}
+	}
+	return model.Order{}, false, &model.SoldOutError{Left: 0}
 }
 
 // reserve runs reserve.lua once within RedisTimeout. A timeout is model.ErrOutcomeUnknown: the reservation may

@@ -55,6 +55,17 @@ type Relay struct {
 	gate      StockGate
 	log       *zap.Logger
 	buyersMax int
+	unitsBack func(discID int64) // told when a change gives a disc units (nil: nobody listens)
+}
+
+// OnUnitsBack has f told, after Redis applied it, of every change that gave a disc units (a restock, a cancel,
+// an adjust upwards, a load): the order path's sold-out marks listen.
+func (r *Relay) OnUnitsBack(f func(discID int64)) { r.unitsBack = f }
+
+func (r *Relay) tellUnitsBack(discID int64) {
+	if r.unitsBack != nil {
+		r.unitsBack(discID)
+	}
 }
 
 // NewRelay returns the relay.
@@ -127,8 +138,12 @@ func (r *Relay) apply(ctx context.Context, e model.StockEvent) error {
 	}
 	switch code {
 	case rsredis.Applied, rsredis.Duplicate:
+		if e.Delta > 0 {
+			r.tellUnitsBack(e.DiscID)
+		}
 		return r.events.MarkApplied(ctx, e.DiscID, e.Version)
 	case rsredis.Missing:
+		defer r.tellUnitsBack(e.DiscID)
 		return r.Load(ctx, e.DiscID)
 	case rsredis.Gap:
 		return fmt.Errorf("redis has version %d of disc %d, so version %d cannot apply: run recordshop reconcile --fix", applied, e.DiscID, e.Version)

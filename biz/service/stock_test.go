@@ -250,3 +250,65 @@ func TestCancelOfAnUnflushedOrderAsksToRetry(t *testing.T) {
 		t.Fatalf("Cancel(unknown) err = %v; want ErrNotFound", err)
 	}
 }
+
+// TestSoldOutMarkHoldsNoLongerThanItsBound: once Redis answers a disc sold out, this process refuses its orders
+// without asking Redis, for SoldOutHold at most. Units that come back through another process are sold after
+// that bound, never refused past it; units that come back through this process clear the mark at once; and a
+// repeat of an answered Idempotency-Key is still replayed.
+func TestSoldOutMarkHoldsNoLongerThanItsBound(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	const hold = time.Hour // the clock below moves, not the test
+	clock := time.Now()
+	cfg := service.OrderConfig{IdempotencyTTL: time.Hour, SoldOutHold: hold}
+	reserver := service.NewRedisReserver(f.gate, pg.NewCustomers(f.pool), f.discs, cfg)
+	reserver.UseClock(func() time.Time { return clock })
+	f.relay.OnUnitsBack(reserver.UnitsBack) // this process' relay
+	orders := service.NewOrders(pg.NewOrders(f.pool), reserver, service.NewRedisStock(f.relay, f.gate), cfg, time.Now)
+	// Another process: its own relay, which this process' marks do not hear.
+	otherRelay := service.NewRelay(pg.NewStockEvents(f.pool), f.discs, f.gate, zap.NewNop())
+	otherCatalog := service.NewCatalog(f.discs, service.NewRedisStock(otherRelay, f.gate), zap.NewNop())
+
+	d := f.disc(t, 1)
+	c := f.customer(t, 1)
+	buy := func(key string) (model.Order, bool, error) {
+		return orders.Place(ctx, model.OrderCreate{CustomerID: c.ID, DiscID: d.ID, Quantity: 1}, key)
+	}
+	first, _, err := buy("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sold *model.SoldOutError
+	if _, _, err := buy(""); !errors.As(err, &sold) {
+		t.Fatalf("order of a sold-out disc: %v; want sold out", err)
+	}
+	// Units come back through the other process: within the hold this one still refuses, without Redis.
+	if _, err := otherCatalog.Restock(ctx, d.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := buy(""); !errors.As(err, &sold) {
+		t.Fatalf("order within the hold after another process' restock: %v; want sold out from the mark", err)
+	}
+	if got := f.avail(t, d.ID); got != 1 {
+		t.Fatalf("redis avail %d; want the restocked unit untouched", got)
+	}
+	// A repeat of the first request is replayed, mark or not.
+	if o, replayed, err := buy("first"); err != nil || !replayed || o.ID != first.ID {
+		t.Fatalf("replay while marked: %v %v %v; want the first order replayed", o.ID, replayed, err)
+	}
+	// Past the bound the unit sells.
+	clock = clock.Add(hold)
+	if _, _, err := buy(""); err != nil {
+		t.Fatalf("order after the hold: %v; want it sold", err)
+	}
+	// Sold out again, marked again; a restock through this process clears the mark at once.
+	if _, _, err := buy(""); !errors.As(err, &sold) {
+		t.Fatalf("order of the sold-out disc: %v; want sold out", err)
+	}
+	if _, err := f.catalog.Restock(ctx, d.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := buy(""); err != nil {
+		t.Fatalf("order after this process' restock: %v; want it sold at once", err)
+	}
+}

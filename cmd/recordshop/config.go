@@ -47,6 +47,7 @@ type config struct {
 	WriterWait       time.Duration
 	ClaimIdle        time.Duration
 	RedisTimeout     time.Duration // the order path's bound on each Redis call
+	SoldOutHold      time.Duration // how long a sold-out answer is repeated without Redis (0 = off)
 	CursorKey        string        // signs list cursors; derived from the admin tokens when empty
 	HTTPReadTimeout  time.Duration // serve and dev: a request's line, headers and body (edge.Defaults when 0)
 	HTTPMaxConns     int           // serve and dev: connections served at once (edge.Defaults when 0)
@@ -68,7 +69,7 @@ func defaultConfig() config {
 	d := api.Defaults
 	return config{HTTPAddr: ":8080", Partitions: d.Partitions, LogLevel: "info", ReserveMode: d.Mode,
 		MaxBacklog: 20_000, WriterBatch: d.Writer.BatchSize, WriterWait: d.Writer.BatchWait, ClaimIdle: d.Writer.ClaimIdle,
-		RedisTimeout: d.Orders.RedisTimeout, WaitReplicas: -1, MetricsAddr: ":9091"}
+		RedisTimeout: d.Orders.RedisTimeout, SoldOutHold: d.Orders.SoldOutHold, WaitReplicas: -1, MetricsAddr: ":9091"}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
@@ -125,6 +126,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	dur(&c.WriterWait, "RS_WRITER_WAIT")
 	dur(&c.ClaimIdle, "RS_WRITER_CLAIM_IDLE")
 	dur(&c.RedisTimeout, "RS_REDIS_ORDER_TIMEOUT")
+	dur(&c.SoldOutHold, "RS_SOLD_OUT_HOLD")
 	dur(&c.HTTPReadTimeout, "RS_HTTP_READ_TIMEOUT")
 	num(&c.HTTPMaxConns, "RS_HTTP_MAX_CONNS")
 	num(&c.WaitReplicas, "RS_REDIS_WAIT_REPLICAS")
@@ -171,6 +173,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		})
 		fs.IntVar(&c.MaxBacklog, "max-backlog", c.MaxBacklog, "confirmed orders per partition waiting for Postgres before orders get 503; 0 = no bound (RS_MAX_BACKLOG)")
 		fs.DurationVar(&c.RedisTimeout, "redis-order-timeout", c.RedisTimeout, "an order whose Redis call takes longer answers 503 + Retry-After (RS_REDIS_ORDER_TIMEOUT)")
+		fs.DurationVar(&c.SoldOutHold, "sold-out-hold", c.SoldOutHold, "after Redis answers a disc sold out, answer its orders sold out without Redis this long; a restock through another replica is seen at most this late; 0 = off (RS_SOLD_OUT_HOLD)")
 		if name == "serve" {
 			fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
 		}
@@ -268,6 +271,9 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 	if c.CursorKey != "" && len(c.CursorKey) < MinTokenLength {
 		errs = append(errs, fmt.Errorf("RS_CURSOR_KEY must be at least %d characters", MinTokenLength))
 	}
+	if c.SoldOutHold < 0 || c.SoldOutHold > time.Minute {
+		errs = append(errs, fmt.Errorf("RS_SOLD_OUT_HOLD=%v must be between 0 (off) and 1m", c.SoldOutHold))
+	}
 	if c.RedisTimeout < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("RS_REDIS_ORDER_TIMEOUT=%v must be at least 10ms", c.RedisTimeout))
 	}
@@ -281,6 +287,14 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 		errs = append(errs, fmt.Errorf("RS_RESERVE_MODE=%q must be redis or postgres", c.ReserveMode))
 	}
 	return errors.Join(errs...)
+}
+
+// soldOutHold is SoldOutHold as api.Deps takes it: there zero means the default, and off is negative.
+func (c config) soldOutHold() time.Duration {
+	if c.SoldOutHold == 0 {
+		return -1
+	}
+	return c.SoldOutHold
 }
 
 // fields logs the config with secrets masked: URL passwords redacted, tokens counted, never shown.
@@ -300,6 +314,7 @@ func (c config) fields() []zap.Field {
 		zap.Duration("writer_wait", c.WriterWait),
 		zap.Duration("writer_claim_idle", c.ClaimIdle),
 		zap.Duration("redis_order_timeout", c.RedisTimeout),
+		zap.Duration("sold_out_hold", c.SoldOutHold),
 		zap.Bool("cursor_key_set", c.CursorKey != ""),
 		zap.Duration("http_read_timeout", c.HTTPReadTimeout),
 		zap.Int("http_max_conns", c.HTTPMaxConns),
@@ -313,7 +328,7 @@ func (c config) deps(pool *pgxpool.Pool, rdb goredis.UniversalClient, log *zap.L
 		Tokens:     mw.NewTokens(c.AdminTokens, c.StorefrontTokens),
 		Mode:       c.ReserveMode,
 		Partitions: c.Partitions,
-		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog, RedisTimeout: c.RedisTimeout},
+		Orders:     service.OrderConfig{MaxBacklog: c.MaxBacklog, RedisTimeout: c.RedisTimeout, SoldOutHold: c.soldOutHold()},
 		RedisWait:  c.replication(),
 		CursorKey:  c.cursorKey(),
 		HTTP:       edge.Limits{ReadTimeout: c.HTTPReadTimeout, MaxConns: c.HTTPMaxConns},

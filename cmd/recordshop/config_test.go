@@ -34,6 +34,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		"RS_HTTP_READ_TIMEOUT":   "3s",
 		"RS_REDIS_WAIT_REPLICAS": "2",
 		"RS_REDIS_WAIT_TIMEOUT":  "100ms",
+		"RS_SOLD_OUT_HOLD":       "250ms",
 	})
 	cfg, fs, err := parseConfig("serve", getenv)
 	if err != nil {
@@ -48,7 +49,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		Partitions: 8, LogLevel: "debug", ReserveMode: "postgres", NoMigrate: true,
 		MaxBacklog: 1000, WriterBatch: 200, WriterWait: 20 * time.Millisecond, ClaimIdle: 5 * time.Second,
 		RedisTimeout: 250 * time.Millisecond, CursorKey: "cursor-key-cccccccc", HTTPReadTimeout: 3 * time.Second, HTTPMaxConns: 100,
-		WaitReplicas: 2, WaitTimeout: 100 * time.Millisecond, MetricsAddr: ":9091",
+		WaitReplicas: 2, WaitTimeout: 100 * time.Millisecond, MetricsAddr: ":9091", SoldOutHold: 250 * time.Millisecond,
 	}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Fatalf("config (-want +got):\n%s", diff)

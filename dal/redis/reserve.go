@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/learecordshop/recordshop/biz/model"
 )
@@ -101,6 +103,32 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 		}
 	}
 	return res, nil
+}
+
+// Answered returns the answer Redis keeps for a request with an Idempotency-Key (r.Fingerprint set), as
+// reserve.lua's first step reads it: Replayed with the order, KeyReused when the key answered another request,
+// ok false when the key was not used (or r has none). One GET; nothing is written.
+func (g *Gate) Answered(ctx context.Context, r Reservation) (ReserveResult, bool, error) {
+	o := r.Order
+	if r.Fingerprint == "" {
+		return ReserveResult{}, false, nil
+	}
+	prev, err := g.rdb.Get(ctx, g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return ReserveResult{}, false, nil
+	}
+	if err != nil {
+		return ReserveResult{}, false, wrap("redis.answered", err)
+	}
+	fingerprint, rec, _ := strings.Cut(prev, "|")
+	if fingerprint != r.Fingerprint {
+		return ReserveResult{Code: KeyReused}, true, nil
+	}
+	order, err := ParseRecord(rec)
+	if err != nil {
+		return ReserveResult{}, false, fmt.Errorf("redis.answered: %w", err)
+	}
+	return ReserveResult{Code: Replayed, Order: order}, true, nil
 }
 
 // readReserve reads reserve.lua's answer {code, ...}.
