@@ -2,12 +2,12 @@ package pg
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -150,86 +150,87 @@ SELECT id, stock_version, quantity, 'cancel', $1 FROM d`
 	return o, changed, translate("orders.cancel", err)
 }
 
+// placeDirect checks every rule of reserve.lua for one order and, when all hold, takes the units and inserts
+// the order, in one statement; it reports what it saw, so that the caller answers as reserve.lua would. The
+// running totals (disc_buyers) give the customer's units. $1 id, $2 customer, $3 disc, $4 quantity,
+// $5 reserved_at, $6 idempotency key ("" = none), $7 the oldest reserved_at a key's answer is kept from.
+const placeDirect = `
+WITH d AS (
+    SELECT price_cents, stock, per_customer_limit, sale_starts_at, archived FROM discs WHERE id = $3
+), c AS (
+    SELECT active FROM customers WHERE id = $2
+), prev AS (
+    SELECT id, quantity FROM orders
+    WHERE $6 <> '' AND customer_id = $2 AND disc_id = $3 AND idempotency_key = $6 AND reserved_at > $7
+    LIMIT 1
+), b AS (
+    SELECT COALESCE((SELECT units FROM disc_buyers WHERE disc_id = $3 AND customer_id = $2), 0) AS units
+), take AS (
+    UPDATE discs SET stock = discs.stock - $4
+    FROM d, c, b
+    WHERE discs.id = $3 AND NOT EXISTS (SELECT 1 FROM prev) AND NOT d.archived AND d.sale_starts_at <= $5
+      AND c.active AND (d.per_customer_limit = 0 OR b.units + $4 <= d.per_customer_limit) AND discs.stock >= $4
+    RETURNING discs.price_cents
+), ins AS (
+    INSERT INTO orders (id, customer_id, disc_id, quantity, unit_price_cents, reserved_at, idempotency_key)
+    SELECT $1, $2, $3, $4, price_cents, $5, NULLIF($6, '') FROM take
+    RETURNING unit_price_cents
+)
+SELECT d.price_cents, d.stock, d.per_customer_limit, d.sale_starts_at, d.archived, c.active, b.units,
+       prev.id, prev.quantity, (SELECT unit_price_cents FROM ins)
+FROM b LEFT JOIN d ON true LEFT JOIN c ON true LEFT JOIN prev ON true`
+
 // PlaceDirect is the Postgres-only order path (RS_RESERVE_MODE=postgres), the baseline the bench compares
-// with: one transaction that locks the disc row, checks the same rules as reserve.lua in the same order,
-// takes the units with a conditional UPDATE and inserts the order. The row lock serialises the orders of one
-// disc, which makes the limit and idempotency checks race-free. It returns the order and whether it is a replay.
+// with, built as strongly as Postgres allows: one round trip, in which the disc's row lock is taken and then
+// one statement (placeDirect) checks the same rules as reserve.lua, takes the units and inserts the order. The
+// two run in one implicit transaction (a pipelined batch with one Sync), so the lock is held only while the
+// server runs them and commits, never across a network round trip. They are two statements because a
+// statement reads one snapshot: one that waited for the lock would still check the limit and the
+// Idempotency-Key against the orders from before the wait; the statement after the lock reads the orders of
+// whoever held it. It returns the order and whether it is a replay.
 func (r *Orders) PlaceDirect(ctx context.Context, o model.Order, idemTTL time.Duration) (model.Order, bool, error) {
-	var replayed bool
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var (
-			price, stock int64
-			limit        int
-			starts       time.Time
-			archived     bool
-		)
-		err := tx.QueryRow(ctx, `SELECT price_cents, stock, per_customer_limit, sale_starts_at, archived
-			FROM discs WHERE id = $1 FOR UPDATE`, o.DiscID).Scan(&price, &stock, &limit, &starts, &archived)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return model.ErrUnknownDisc
-		} else if err != nil {
-			return err
-		}
-		if o.IdempotencyKey != "" {
-			prev, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
-				WHERE customer_id = $1 AND disc_id = $2 AND idempotency_key = $3 AND reserved_at > $4`,
-				o.CustomerID, o.DiscID, o.IdempotencyKey, o.ReservedAt.Add(-idemTTL)))
-			switch {
-			case err == nil && prev.Quantity != o.Quantity:
-				return model.ErrKeyReused
-			case err == nil:
-				o, replayed = prev, true
-				return nil
-			case !errors.Is(err, pgx.ErrNoRows):
-				return err
-			}
-		}
-		if archived {
-			return model.ErrUnknownDisc
-		}
-		if o.ReservedAt.Before(starts) {
-			return &model.NotStartedError{StartsAt: starts}
-		}
-		var active bool
-		if err := tx.QueryRow(ctx, `SELECT active FROM customers WHERE id = $1`, o.CustomerID).Scan(&active); errors.Is(err, pgx.ErrNoRows) {
-			return model.ErrUnknownCustomer
-		} else if err != nil {
-			return err
-		}
-		if !active {
-			return model.ErrCustomerInactive
-		}
-		if limit > 0 {
-			var bought int64
-			if err := tx.QueryRow(ctx, `SELECT COALESCE(sum(quantity), 0) FROM orders
-				WHERE customer_id = $1 AND disc_id = $2 AND status = 'confirmed'`, o.CustomerID, o.DiscID).Scan(&bought); err != nil {
-				return err
-			}
-			if bought+int64(o.Quantity) > int64(limit) {
-				return &model.LimitError{Limit: int64(limit), Left: max(int64(limit)-bought, 0)}
-			}
-		}
-		if stock < int64(o.Quantity) {
-			return &model.SoldOutError{Left: stock}
-		}
-		tag, err := tx.Exec(ctx, `UPDATE discs SET stock = stock - $2 WHERE id = $1 AND stock >= $2`, o.DiscID, o.Quantity)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			return &model.SoldOutError{Left: stock}
-		}
-		o.UnitPriceCents, o.Status = price, model.StatusConfirmed
-		_, err = tx.Exec(ctx, `INSERT INTO orders (id, customer_id, disc_id, quantity, unit_price_cents, reserved_at, idempotency_key)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))`,
-			o.ID, o.CustomerID, o.DiscID, o.Quantity, price, o.ReservedAt, o.IdempotencyKey)
-		return err
-	})
-	if err != nil {
-		return model.Order{}, false, translate("orders.place_direct", err) // domain errors stay matchable
+	b := &pgx.Batch{}
+	b.Queue(`SELECT 1 FROM discs WHERE id = $1 FOR UPDATE`, o.DiscID)
+	var (
+		price, stock, units       pgtype.Int8
+		limit                     pgtype.Int4
+		starts                    pgtype.Timestamptz
+		archived, active          pgtype.Bool
+		prevID                    pgtype.UUID
+		prevQuantity, insertPrice pgtype.Int8
+	)
+	b.Queue(placeDirect, o.ID, o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt, o.IdempotencyKey, o.ReservedAt.Add(-idemTTL)).
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&price, &stock, &limit, &starts, &archived, &active, &units, &prevID, &prevQuantity, &insertPrice)
+		})
+	if err := r.pool.SendBatch(ctx, b).Close(); err != nil {
+		return model.Order{}, false, translate("orders.place_direct", err)
 	}
+	// The answers in reserve.lua's order.
+	switch {
+	case !price.Valid:
+		return model.Order{}, false, model.ErrUnknownDisc
+	case prevID.Valid && prevQuantity.Int64 != int64(o.Quantity):
+		return model.Order{}, false, model.ErrKeyReused
+	case prevID.Valid:
+		prev, err := r.Get(ctx, uuid.UUID(prevID.Bytes))
+		return prev, err == nil, err
+	case archived.Bool:
+		return model.Order{}, false, model.ErrUnknownDisc
+	case o.ReservedAt.Before(starts.Time):
+		return model.Order{}, false, &model.NotStartedError{StartsAt: starts.Time}
+	case !active.Valid:
+		return model.Order{}, false, model.ErrUnknownCustomer
+	case !active.Bool:
+		return model.Order{}, false, model.ErrCustomerInactive
+	case limit.Int32 > 0 && units.Int64+int64(o.Quantity) > int64(limit.Int32):
+		return model.Order{}, false, &model.LimitError{Limit: int64(limit.Int32), Left: max(int64(limit.Int32)-units.Int64, 0)}
+	case !insertPrice.Valid:
+		return model.Order{}, false, &model.SoldOutError{Left: stock.Int64}
+	}
+	o.UnitPriceCents, o.Status = insertPrice.Int64, model.StatusConfirmed
 	o.TotalCents, o.Persisted = o.UnitPriceCents*int64(o.Quantity), true
-	return o, replayed, nil
+	return o, false, nil
 }
 
 // lastStreamIDs walks orders_stream_position down from the highest partition: each step is one probe for the
