@@ -110,7 +110,9 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 type LedgerStore interface {
 	Get(ctx context.Context, id int64) (model.Disc, error)
 	AllIDs(ctx context.Context) ([]int64, error)
-	Ledger(ctx context.Context, q pg.LedgerQuery) (map[int64]*pg.LedgerDisc, map[uuid.UUID]bool, error)
+	// CountedIDs are the discs with a per-customer limit: the only ones whose units Redis counts.
+	CountedIDs(ctx context.Context) ([]int64, error)
+	Ledger(ctx context.Context, qs ...pg.LedgerQuery) (map[int64]*pg.LedgerDisc, map[uuid.UUID]bool, error)
 }
 
 // OrderPositions is what reconcile's repairs read of Postgres' orders (*pg.Orders).
@@ -126,6 +128,8 @@ type RedisSnapshots interface {
 	Keys() rsredis.Keys
 	MetaPartitions(ctx context.Context) (int, error)
 	Snapshot(ctx context.Context, p int, discIDs []int64) (rsredis.Snapshot, error)
+	// SnapshotCounted is Snapshot reading units per customer only of the discs in counted.
+	SnapshotCounted(ctx context.Context, p int, discIDs []int64, counted map[int64]bool) (rsredis.Snapshot, error)
 }
 
 // RedisRepairs is what --fix and --rebuild change in Redis (*rsredis.Gate).
@@ -258,35 +262,89 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 	return rep, nil
 }
 
-// checkPartitions checks every partition's discs, chunk by chunk, cfg.Workers partitions at a time, and
-// returns the verdicts of each partition in partition order. The first error stops the rest.
+// checkPartitions checks every partition's discs and returns the verdicts of each partition in partition
+// order. A first look reads Redis chunk by chunk (cfg.Chunk discs a snapshot, cfg.Workers partitions at a
+// time), then the Postgres ledger of all of them in one snapshot, whose reads cost what the shop's rows cost
+// rather than a round trip per chunk; the discs that disagree are looked at again, chunk by chunk (checkChunk),
+// and only drift that stays is reported. The first error stops the rest.
 func (r *redisReconcile) checkPartitions(ctx context.Context, byPartition map[int][]int64, partitions, total int) ([]verdicts, error) {
+	// Units per customer are read from Redis for the discs Postgres says have a limit. One that gets a limit
+	// after this read shows as drift at first, and its look again reads every unit.
+	ids, err := r.discs.CountedIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counted := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		counted[id] = true
+	}
+	chunks, err := r.snapshotAll(ctx, byPartition, partitions, counted)
+	if err != nil {
+		return nil, err
+	}
+	var evs []evidence
+	if r.cfg.Full {
+		// A full check recounts every order of each disc: a chunk's worth of that is all one statement can
+		// take under the statement timeout, so each chunk gets its own ledger read.
+		for _, c := range chunks {
+			ev, err := r.withLedger(ctx, []looked{c})
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, ev...)
+		}
+	} else if evs, err = r.withLedger(ctx, chunks); err != nil {
+		return nil, err
+	}
+	found := make([]verdicts, partitions)
+	done := 0
+	for i, c := range chunks {
+		v := judge(evs[i])
+		final := map[int64]DiscReport{}
+		again := lookAgain(final, v.Discs, 1, r.cfg.Attempts)
+		if len(again) > 0 {
+			second, err := r.checkChunk(ctx, c.p, again)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range second.Discs {
+				final[d.DiscID] = d
+			}
+		}
+		for _, id := range c.ids {
+			if d, ok := final[id]; ok { // not there: removed since the list was read
+				found[c.p].Discs = append(found[c.p].Discs, d)
+			}
+		}
+		found[c.p].DeadUnreadable = v.DeadUnreadable
+		done += len(c.ids)
+		if r.cfg.Progress != nil {
+			r.cfg.Progress(done, total)
+		}
+	}
+	return found, nil
+}
+
+// snapshotAll reads every chunk's Redis snapshot (units per customer of the counted discs), cfg.Workers
+// partitions at a time, and returns them in partition and chunk order.
+func (r *redisReconcile) snapshotAll(ctx context.Context, byPartition map[int][]int64, partitions int, counted map[int64]bool) ([]looked, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	found := make([]verdicts, partitions)
+	each := make([][]looked, partitions)
 	next := make(chan int)
-	var mu sync.Mutex // Progress and done
-	done := 0
 	var wg sync.WaitGroup
 	for range min(r.cfg.Workers, partitions) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				for chunk := range slices.Chunk(byPartition[p], r.cfg.Chunk) {
-					v, err := r.checkChunk(ctx, p, chunk)
+				for ids := range slices.Chunk(byPartition[p], r.cfg.Chunk) {
+					snap, err := r.redis.Snapshots.SnapshotCounted(ctx, p, ids, counted)
 					if err != nil {
 						cancel(err)
 						return
 					}
-					found[p].DeadUnreadable += v.DeadUnreadable
-					found[p].Discs = append(found[p].Discs, v.Discs...)
-					mu.Lock()
-					done += len(chunk)
-					if r.cfg.Progress != nil {
-						r.cfg.Progress(done, total)
-					}
-					mu.Unlock()
+					each[p] = append(each[p], looked{p: p, ids: ids, snap: snap})
 				}
 			}
 		}()
@@ -304,7 +362,7 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
-	return found, nil
+	return slices.Concat(each...), nil
 }
 
 // checkChunk checks some discs of one partition, looking again at the ones that disagree: a commit between

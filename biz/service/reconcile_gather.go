@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,21 +32,75 @@ func (r *redisReconcile) gather(ctx context.Context, p int, ids []int64) (eviden
 	if err != nil {
 		return evidence{}, err
 	}
-	versions := make(map[int64]int64, len(ids))
-	for id, d := range snap.Discs {
-		versions[id] = d.Version
-	}
-	pendingIDs := make([]uuid.UUID, len(snap.Pending))
-	for i, o := range snap.Pending {
-		pendingIDs[i] = o.ID
-	}
-	ledger, persisted, err := r.discs.Ledger(ctx, pg.LedgerQuery{Partition: p, DiscIDs: ids, RedisVersion: versions,
-		LastID: snap.LastID, PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter, Full: r.cfg.Full, Some: someBuyers(snap)})
+	evs, err := r.withLedger(ctx, []looked{{p: p, ids: ids, snap: snap}})
 	if err != nil {
 		return evidence{}, err
 	}
-	return evidence{Discs: ids, Redis: snap, Ledger: ledger, Persisted: persisted,
-		StuckBefore: r.now().Add(-r.cfg.StuckAfter)}, nil
+	return evs[0], nil
+}
+
+// looked is one chunk of discs of one partition as a Redis snapshot saw them.
+type looked struct {
+	p    int
+	ids  []int64
+	snap rsredis.Snapshot
+}
+
+// withLedger reads the Postgres ledger of every chunk in one snapshot taken after all of theirs (the formula
+// holds for any ledger read after the Redis snapshot), and returns each chunk's evidence.
+func (r *redisReconcile) withLedger(ctx context.Context, chunks []looked) ([]evidence, error) {
+	qs := make([]pg.LedgerQuery, len(chunks))
+	for i, c := range chunks {
+		versions := make(map[int64]int64, len(c.ids))
+		for id, d := range c.snap.Discs {
+			versions[id] = d.Version
+		}
+		pendingIDs := make([]uuid.UUID, len(c.snap.Pending))
+		for j, o := range c.snap.Pending {
+			pendingIDs[j] = o.ID
+		}
+		qs[i] = pg.LedgerQuery{Partition: c.p, DiscIDs: c.ids, RedisVersion: versions, LastID: c.snap.LastID,
+			PendingIDs: pendingIDs, StuckAfter: r.cfg.StuckAfter, Full: r.cfg.Full, Some: someBuyers(c.snap),
+			Partitions: r.redis.Snapshots.Keys().Partitions}
+	}
+	// Two ledger reads at once, each of half the partitions in a snapshot of its own (each taken after every
+	// Redis snapshot, which is all the formula needs): Postgres and the decoding of its rows use both cores.
+	groups := [2][]int{}
+	for i, c := range chunks {
+		g := c.p % 2
+		groups[g] = append(groups[g], i)
+	}
+	evs := make([]evidence, len(chunks))
+	stuckBefore := r.now().Add(-r.cfg.StuckAfter)
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for g, members := range groups {
+		if len(members) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gqs := make([]pg.LedgerQuery, len(members))
+			for j, i := range members {
+				gqs[j] = qs[i]
+			}
+			ledger, persisted, err := r.discs.Ledger(ctx, gqs...)
+			if err != nil {
+				errs[g] = err
+				return
+			}
+			for _, i := range members {
+				c := chunks[i]
+				evs[i] = evidence{Discs: c.ids, Redis: c.snap, Ledger: ledger, Persisted: persisted, StuckBefore: stuckBefore}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return evs, nil
 }
 
 // someBuyers names, for each disc of which Redis holds only some buyers, the customers judge compares: those

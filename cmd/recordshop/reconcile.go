@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -39,6 +40,11 @@ func (e *exitError) Unwrap() error { return e.err }
 // runReconcile checks that Redis and Postgres agree (and repairs Redis with --fix or --rebuild). Exit 0 clean,
 // 1 drift found, 2 could not check.
 func runReconcile(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	// A check of the whole shop holds a few hundred bytes per disc for the length of one run and then exits:
+	// collecting garbage four times less often trades tens of MB for a fifth of its CPU (GOGC, if set, wins).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	s, err := open(ctx, cfg, needs{redis: true}, stderr)
 	if err != nil {
 		return &exitError{exitNotCheck, err}

@@ -3,6 +3,8 @@ package pg
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,54 +49,160 @@ type LedgerQuery struct {
 	// Some names, for discs of which Redis holds only some buyers, the customers whose units to read; the
 	// units of every buyer are read for the other discs with a limit.
 	Some map[int64][]int64
+	// Partitions is the deployment's partition count (disc id mod Partitions is a disc's partition): a read of
+	// many discs reads the table's rows of their partitions.
+	Partitions int
 }
 
+// fullTimeout bounds each statement of a full check (reconcile --full), which reads history by design.
+const fullTimeout = 10 * time.Minute
+
+// wholeTable is how many discs make Ledger read the discs table whole (the rows of their partitions) rather
+// than look each one up: past it one sequential scan costs less than an index probe per disc.
+const wholeTable = 20_000
+
 // Ledger reads, in one REPEATABLE READ transaction (one consistent snapshot), everything reconcile compares
-// with a Redis snapshot. It also returns which of the snapshot's pending orders Postgres has by now.
-func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDisc, map[uuid.UUID]bool, error) {
-	out := make(map[int64]*LedgerDisc, len(q.DiscIDs))
+// with one or more Redis snapshots, qs (each one partition's discs at one stream position; a disc in one of
+// them only). It also returns which of the snapshots' pending orders Postgres has by now. Full and StuckAfter
+// are taken from the first query.
+//
+// Its cost is what the check needs, not what history holds: each disc's row (the whole table read at once for
+// the whole shop), and beyond it only what can differ from the row. Events after Redis' version are read only
+// for discs whose Postgres version is ahead, "ever applied" only for discs Redis lacks, stuck events from the
+// small index of unapplied ones, units per customer only where Redis counts them, and of the orders only those
+// after each snapshot's stream position.
+func (r *Discs) Ledger(ctx context.Context, qs ...LedgerQuery) (map[int64]*LedgerDisc, map[uuid.UUID]bool, error) {
+	out := map[int64]*LedgerDisc{}
 	persisted := map[uuid.UUID]bool{}
-	versions := make([]int64, len(q.DiscIDs))
-	for i, id := range q.DiscIDs {
-		versions[i] = q.RedisVersion[id]
+	if len(qs) == 0 {
+		return out, persisted, nil
 	}
-	ms, seq := splitStreamID(q.LastID)
-	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		sums := ledgerTotals
-		if q.Full {
-			sums = ledgerRecount
+	full, stuckAfter := qs[0].Full, qs[0].StuckAfter
+	var pending []uuid.UUID
+	var discIDs []int64
+	redisVer := map[int64]int64{}
+	chunk := map[int64]int{} // disc -> index of its query in qs
+	some := map[int64][]int64{}
+	for i, q := range qs {
+		for _, id := range q.DiscIDs {
+			discIDs = append(discIDs, id)
+			redisVer[id] = q.RedisVersion[id]
+			chunk[id] = i
 		}
-		rows, err := tx.Query(ctx, sums, q.DiscIDs, versions, q.StuckAfter.Seconds())
+		pending = append(pending, q.PendingIDs...)
+		for id, c := range q.Some {
+			some[id] = c
+		}
+	}
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if full {
+			// A full check reads every order of its discs, a million for a disc that sold that many: more
+			// than the shop's statement timeout allows one statement, which guards the order path, not this.
+			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, fmt.Sprint(fullTimeout.Milliseconds())); err != nil {
+				return err
+			}
+		} else {
+			// The orders after a snapshot are few, but the planner cannot tell from a row comparison on
+			// stream positions: it plans a parallel scan of hundreds of thousands and JIT-compiles it, which
+			// costs tens of milliseconds for nothing. A check reads little; plan it so.
+			if _, err := tx.Exec(ctx, `SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`); err != nil {
+				return err
+			}
+		}
+		sums, args := ledgerTotals+` WHERE d.id = ANY($1)`, []any{discIDs}
+		switch {
+		case full:
+			sums = ledgerRecount
+		case len(discIDs) >= wholeTable && qs[0].Partitions > 0:
+			parts := map[int32]bool{}
+			for _, q := range qs {
+				parts[int32(q.Partition)] = true
+			}
+			sums, args = ledgerTotals+` WHERE d.id % $1 = ANY($2)`, []any{qs[0].Partitions, slices.Collect(maps.Keys(parts))}
+		}
+		rows, err := tx.Query(ctx, sums, args...)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			l := &LedgerDisc{Confirmed: map[int64]int64{}, After: map[int64]int64{}, CancelsAfter: map[int64]int64{}}
-			var eventsTotal, orderedTotal int64
-			if err := rows.Scan(&l.ID, &l.Archived, &l.Stock, &l.Version, &l.Limit, &l.EventsSum, &l.OrdersSum, &l.EventsAfter, &l.OldUnapplied,
-				&l.NeverApplied, &eventsTotal, &orderedTotal); err != nil {
-				return err
+		l := LedgerDisc{}
+		var eventsTotal, orderedTotal int64
+		if _, err := pgx.ForEachRow(rows, []any{&l.ID, &l.Archived, &l.Stock, &l.Version, &l.Limit, &l.EventsSum, &l.OrdersSum,
+			&eventsTotal, &orderedTotal}, func() error {
+			if _, asked := chunk[l.ID]; !asked {
+				return nil // a whole-table read: not one of these discs
 			}
-			if eventsTotal != l.EventsSum {
-				l.TotalsOff = append(l.TotalsOff, fmt.Sprintf("events_total %d, stock events sum to %d", eventsTotal, l.EventsSum))
+			d := l // its maps are made by the first unit they count: most discs have none
+			if eventsTotal != d.EventsSum {
+				d.TotalsOff = append(d.TotalsOff, fmt.Sprintf("events_total %d, stock events sum to %d", eventsTotal, d.EventsSum))
 			}
-			if orderedTotal != l.OrdersSum {
-				l.TotalsOff = append(l.TotalsOff, fmt.Sprintf("ordered_total %d, orders sum to %d", orderedTotal, l.OrdersSum))
+			if orderedTotal != d.OrdersSum {
+				d.TotalsOff = append(d.TotalsOff, fmt.Sprintf("ordered_total %d, orders sum to %d", orderedTotal, d.OrdersSum))
 			}
-			out[l.ID] = l
-		}
-		if err := rows.Err(); err != nil {
+			out[d.ID] = &d
+			return nil
+		}); err != nil {
 			return err
 		}
-		perCustomer := func(sql string, args []any, pick func(*LedgerDisc) map[int64]int64) error {
+		// What can differ from the row: events Redis has not applied (where Postgres' version is ahead), and
+		// whether any event ever reached Redis (where Redis lacks the disc).
+		var aheadIDs, aheadVers, absent []int64
+		for id, d := range out {
+			if v := redisVer[id]; d.Version > v {
+				aheadIDs, aheadVers = append(aheadIDs, id), append(aheadVers, v)
+			}
+			if redisVer[id] == 0 {
+				absent = append(absent, id)
+			}
+		}
+		var disc, n int64
+		if len(aheadIDs) > 0 {
+			rows, err := tx.Query(ctx, `SELECT e.disc_id, sum(e.delta) FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver)
+				JOIN stock_events e ON e.disc_id = r.id AND e.version > r.ver GROUP BY 1`, aheadIDs, aheadVers)
+			if err != nil {
+				return err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&disc, &n}, func() error { out[disc].EventsAfter = n; return nil }); err != nil {
+				return err
+			}
+		}
+		if len(absent) > 0 {
+			rows, err := tx.Query(ctx, `SELECT r.id FROM unnest($1::bigint[]) AS r(id)
+				WHERE NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = r.id AND e.applied_at IS NOT NULL)`, absent)
+			if err != nil {
+				return err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&disc}, func() error { out[disc].NeverApplied = true; return nil }); err != nil {
+				return err
+			}
+		}
+		// Stuck events: the shop's unapplied events past the threshold, from the partial index that holds only
+		// unapplied ones (normally none), rather than a probe per disc.
+		rows, err = tx.Query(ctx, `SELECT disc_id, count(*) FROM stock_events
+			WHERE applied_at IS NULL AND created_at < now() - make_interval(secs => $1::float8) GROUP BY disc_id`, stuckAfter.Seconds())
+		if err != nil {
+			return err
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&disc, &n}, func() error {
+			if d := out[disc]; d != nil {
+				d.OldUnapplied = int(n)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		perCustomer := func(sql string, args []any, pick func(*LedgerDisc) *map[int64]int64) error {
 			rows, err := tx.Query(ctx, sql, args...)
 			if err != nil {
 				return err
 			}
-			var disc, customer, units int64
+			var customer, units int64
 			_, err = pgx.ForEachRow(rows, []any{&disc, &customer, &units}, func() error {
-				if l := out[disc]; l != nil {
-					pick(l)[customer] += units
+				if d := out[disc]; d != nil {
+					m := pick(d)
+					if *m == nil {
+						*m = map[int64]int64{}
+					}
+					(*m)[customer] += units
 				}
 				return nil
 			})
@@ -102,23 +210,24 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 		}
 		// Units per customer matter where Redis counts them, on discs with a limit, and only for the buyers Redis
 		// holds where it holds some; a full check reads them all.
-		buyersOf := make([]int64, 0, len(out))
-		var someDiscs, someCustomers []int64
-		for id, l := range out {
-			customers, some := q.Some[id]
+		var buyersOf, someDiscs, someCustomers []int64
+		for id, d := range out {
+			customers, partial := some[id]
 			switch {
-			case q.Full || (l.Limit > 0 && !some):
+			case full || (d.Limit > 0 && !partial):
 				buyersOf = append(buyersOf, id)
-			case l.Limit > 0:
+			case d.Limit > 0:
 				for _, c := range customers {
 					someDiscs, someCustomers = append(someDiscs, id), append(someCustomers, c)
 				}
 			}
 		}
-		confirmed := func(l *LedgerDisc) map[int64]int64 { return l.Confirmed }
-		if err := perCustomer(`SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`,
-			[]any{buyersOf}, confirmed); err != nil {
-			return err
+		confirmed := func(d *LedgerDisc) *map[int64]int64 { return &d.Confirmed }
+		if len(buyersOf) > 0 {
+			if err := perCustomer(`SELECT disc_id, customer_id, units FROM disc_buyers WHERE disc_id = ANY($1) AND units <> 0`,
+				[]any{buyersOf}, confirmed); err != nil {
+				return err
+			}
 		}
 		if len(someDiscs) > 0 {
 			if err := perCustomer(`SELECT b.disc_id, b.customer_id, b.units FROM disc_buyers b
@@ -127,56 +236,42 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 				return err
 			}
 		}
-		if q.Full {
+		if full {
 			recount := map[int64]map[int64]int64{}
 			if err := perCustomer(`SELECT disc_id, customer_id, sum(quantity) FROM orders
-				WHERE disc_id = ANY($1) AND status = 'confirmed' GROUP BY 1, 2`, []any{q.DiscIDs},
-				func(l *LedgerDisc) map[int64]int64 {
-					if recount[l.ID] == nil {
-						recount[l.ID] = map[int64]int64{}
+				WHERE disc_id = ANY($1) AND status = 'confirmed' GROUP BY 1, 2`, []any{discIDs},
+				func(d *LedgerDisc) *map[int64]int64 {
+					if recount[d.ID] == nil {
+						recount[d.ID] = map[int64]int64{}
 					}
-					return recount[l.ID]
+					m := recount[d.ID] // a map is a reference: the count lands in recount's
+					return &m
 				}); err != nil {
 				return err
 			}
-			for id, l := range out {
-				if off := buyersOff(l.Confirmed, recount[id]); off != "" {
-					l.TotalsOff = append(l.TotalsOff, off)
+			for id, d := range out {
+				if off := buyersOff(d.Confirmed, recount[id]); off != "" {
+					d.TotalsOff = append(d.TotalsOff, off)
 				}
-				l.Confirmed = recount[id]
-				if l.Confirmed == nil {
-					l.Confirmed = map[int64]int64{}
-				}
+				d.Confirmed = recount[id]
 			}
 		}
-		// The orders after the snapshot are the partition's newest few: read them by stream position first (a
-		// MATERIALIZED CTE, so that no plan, generic or custom, starts from the discs' whole histories), then
-		// keep the chunk's discs.
-		if err := perCustomer(`WITH recent AS MATERIALIZED (
-			    SELECT disc_id, customer_id, quantity FROM orders
-			    WHERE stream_partition = $2
-			      AND (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) > ($3::bigint, $4::bigint))
-			SELECT disc_id, customer_id, sum(quantity) FROM recent WHERE disc_id = ANY($1) GROUP BY 1, 2`,
-			[]any{q.DiscIDs, q.Partition, ms, seq},
-			func(l *LedgerDisc) map[int64]int64 { return l.After }); err != nil {
+		if err := r.ordersAfter(ctx, tx, qs, chunk, out); err != nil {
 			return err
 		}
-		if err := perCustomer(`SELECT e.disc_id, o.customer_id, sum(e.delta)
-			FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver)
-			JOIN stock_events e ON e.disc_id = r.id AND e.version > r.ver AND e.reason = 'cancel'
-			JOIN orders o ON o.id = e.order_id GROUP BY 1, 2`, []any{q.DiscIDs, versions},
-			func(l *LedgerDisc) map[int64]int64 { return l.CancelsAfter }); err != nil {
-			return err
-		}
-		for _, l := range out {
-			for _, n := range l.After {
-				l.AfterTotal += n
+		if len(aheadIDs) > 0 {
+			if err := perCustomer(`SELECT e.disc_id, o.customer_id, sum(e.delta)
+				FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver)
+				JOIN stock_events e ON e.disc_id = r.id AND e.version > r.ver AND e.reason = 'cancel'
+				JOIN orders o ON o.id = e.order_id GROUP BY 1, 2`, []any{aheadIDs, aheadVers},
+				func(d *LedgerDisc) *map[int64]int64 { return &d.CancelsAfter }); err != nil {
+				return err
 			}
 		}
-		if len(q.PendingIDs) == 0 {
+		if len(pending) == 0 {
 			return nil
 		}
-		rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, q.PendingIDs)
+		rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, pending)
 		if err != nil {
 			return err
 		}
@@ -187,36 +282,81 @@ func (r *Discs) Ledger(ctx context.Context, q LedgerQuery) (map[int64]*LedgerDis
 	return out, persisted, translate("discs.ledger", err)
 }
 
-// ledgerRest is what the two ledger reads share after their sums: what Redis has not applied yet (events
-// after the version it had), stuck events, whether any event reached Redis, and the running totals, over the
-// discs of an unnest of ids and the versions Redis had applied.
-//
-// Each subquery runs only where its answer can be other than the obvious one, so that a disc at rest costs
-// its row and one probe of the (small) index of unapplied events: events after Redis' version exist only if
-// Postgres' version is ahead, and whether any event ever reached Redis matters only for a disc Redis lacks.
-const ledgerRest = `
-       CASE WHEN d.stock_version > r.ver
-            THEN COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id AND e.version > r.ver), 0)
-            ELSE 0 END,
-       (SELECT count(*) FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NULL
-            AND e.created_at < now() - make_interval(secs => $3::float8)),
-       CASE WHEN r.ver = 0
-            THEN NOT EXISTS (SELECT 1 FROM stock_events e WHERE e.disc_id = d.id AND e.applied_at IS NOT NULL)
-            ELSE false END,
-       d.events_total, d.ordered_total
-FROM unnest($1::bigint[], $2::bigint[]) AS r(id, ver) JOIN discs d ON d.id = r.id`
+// ordersAfter adds to each disc of out the units of its orders that Postgres has and that were reserved after
+// its snapshot's stream position (After, AfterTotal). They are a partition's newest few: each partition is read
+// once, from the earliest position among its snapshots, by the stream position index (a LATERAL per
+// partition that OFFSET 0 keeps from being flattened into a join, which the planner, blind to how few orders
+// follow a position, would make a scan of every order; IS NOT NULL lets it use the partial index), and each
+// order is kept for its disc only if it is after that disc's own snapshot.
+func (r *Discs) ordersAfter(ctx context.Context, tx pgx.Tx, qs []LedgerQuery, chunk map[int64]int, out map[int64]*LedgerDisc) error {
+	from := map[int]streamPos{}
+	for _, q := range qs {
+		pos := parseStreamPos(q.LastID)
+		if f, ok := from[q.Partition]; !ok || pos.before(f) {
+			from[q.Partition] = pos
+		}
+	}
+	var parts []int32
+	var mss, seqs []int64
+	for p, pos := range from {
+		parts, mss, seqs = append(parts, int32(p)), append(mss, pos.ms), append(seqs, pos.seq)
+	}
+	rows, err := tx.Query(ctx, `SELECT o.disc_id, o.customer_id, o.quantity, o.ms, o.seq
+		FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS f(part, ms, seq)
+		CROSS JOIN LATERAL (
+		    SELECT disc_id, customer_id, quantity,
+		           split_part(stream_id, '-', 1)::bigint AS ms, split_part(stream_id, '-', 2)::bigint AS seq
+		    FROM orders
+		    WHERE stream_partition IS NOT NULL AND stream_partition = f.part
+		      AND (split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) > (f.ms, f.seq)
+		    OFFSET 0) o`,
+		parts, mss, seqs)
+	if err != nil {
+		return err
+	}
+	var disc, customer, quantity int64
+	var pos streamPos
+	_, err = pgx.ForEachRow(rows, []any{&disc, &customer, &quantity, &pos.ms, &pos.seq}, func() error {
+		d, i := out[disc], chunk[disc]
+		if d == nil || !parseStreamPos(qs[i].LastID).before(pos) {
+			return nil
+		}
+		if d.After == nil {
+			d.After = map[int64]int64{}
+		}
+		d.After[customer] += quantity
+		d.AfterTotal += quantity
+		return nil
+	})
+	return err
+}
 
-// ledgerTotals reads the sums from the running totals: what a check reads, at a cost that does not grow with
-// history (the totals then appear twice, for the shape ledgerRecount shares).
+// streamPos is a stream id "ms-seq" as numbers, which order positions as the stream does.
+type streamPos struct{ ms, seq int64 }
+
+func parseStreamPos(id string) streamPos {
+	ms, seq := splitStreamID(id)
+	return streamPos{ms, seq}
+}
+
+func (a streamPos) before(b streamPos) bool { return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq) }
+
+// ledgerTotals reads each disc's row with its running totals, whose cost does not grow with history (the
+// totals appear twice, for the shape ledgerRecount shares; the caller adds the filter on d.id, or reads the
+// whole table).
 const ledgerTotals = `
-SELECT d.id, d.archived, d.stock, d.stock_version, d.per_customer_limit, d.events_total, d.ordered_total,` + ledgerRest
+SELECT d.id, d.archived, d.stock, d.stock_version, d.per_customer_limit, d.events_total, d.ordered_total,
+       d.events_total, d.ordered_total
+FROM discs d`
 
-// ledgerRecount recounts the sums from every stock event and order of the discs (reconcile --full), with the
-// running totals beside them to be checked.
+// ledgerRecount recounts the sums from every stock event and order of the discs $1 (reconcile --full), with
+// the running totals beside them to be checked.
 const ledgerRecount = `
 SELECT d.id, d.archived, d.stock, d.stock_version, d.per_customer_limit,
        COALESCE((SELECT sum(delta) FROM stock_events e WHERE e.disc_id = d.id), 0),
-       COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),` + ledgerRest
+       COALESCE((SELECT sum(quantity) FROM orders o WHERE o.disc_id = d.id), 0),
+       d.events_total, d.ordered_total
+FROM unnest($1::bigint[]) AS r(id) JOIN discs d ON d.id = r.id`
 
 // buyersOff says how the running units per customer (disc_buyers) differ from a recount; "" when they agree.
 func buyersOff(totals, recount map[int64]int64) string {
@@ -262,6 +402,16 @@ func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return ids, translate("discs.all_ids", err)
+}
+
+// CountedIDs returns the ids of the discs with a per-customer limit, whose units Redis counts.
+func (r *Discs) CountedIDs(ctx context.Context) ([]int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id FROM discs WHERE per_customer_limit > 0`)
+	if err != nil {
+		return nil, translate("discs.counted_ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, translate("discs.counted_ids", err)
 }
 
 // DiscLoad is what loading one disc into Redis whole needs of Postgres: the disc's fields Redis holds and its

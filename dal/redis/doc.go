@@ -15,7 +15,7 @@
 //	customers.go  the deactivated customers every partition holds
 //	meta.go       the deployment facts: the partition count
 //	stream.go     the order streams: Streams (the writer's side) and what reconcile does to them
-//	snapshot.go   snapshot.lua: reconcile's atomic read of a partition
+//	snapshot.go   reconcile's atomic read of a partition (one MULTI/EXEC)
 //
 // It must not hold business rules (what a refusal means, when to retry, what counts as drift): those belong to
 // biz/service, which declares the small interfaces it needs and gets them from here at wiring time.

@@ -10,21 +10,20 @@ import (
 // Postgres. Its methods live in the file of their concept (reserve.go, stock.go, pending.go, customers.go,
 // meta.go, stream.go, snapshot.go).
 type Gate struct {
-	rdb      goredis.UniversalClient
-	keys     Keys
-	reserve  *goredis.Script
-	apply    *goredis.Script
-	load     *goredis.Script
-	snapshot *goredis.Script
-	adjust   *goredis.Script
-	repl     Replication
+	rdb     goredis.UniversalClient
+	keys    Keys
+	reserve *goredis.Script
+	apply   *goredis.Script
+	load    *goredis.Script
+	adjust  *goredis.Script
+	repl    Replication
 }
 
 // NewGate returns the gate over rdb with the given key layout.
 func NewGate(rdb goredis.UniversalClient, keys Keys) *Gate {
 	return &Gate{rdb: rdb, keys: keys,
 		reserve: goredis.NewScript(lua.Reserve), apply: goredis.NewScript(lua.Apply), load: goredis.NewScript(lua.Load),
-		snapshot: goredis.NewScript(lua.Snapshot), adjust: goredis.NewScript(lua.Adjust)}
+		adjust: goredis.NewScript(lua.Adjust)}
 }
 
 // WithReplication returns the gate with the replication wait r (see Replication); the zero value, the default,

@@ -56,10 +56,6 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 			_, err := g.Adjust(ctx, discID, 1, nil)
 			return err
 		}},
-		{"snapshot", func(ctx context.Context, g *rsredis.Gate) error {
-			_, err := g.Snapshot(ctx, 3, []int64{discID})
-			return err
-		}},
 	}
 	// Replies no script may give: each call must refuse all of them.
 	common := []struct {
@@ -95,18 +91,6 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		{"reserve: over limit with a string count", 0, []any{int64(4), "2"}},
 		{"reserve: not started with a nil start", 0, []any{int64(5), nil}},
 		{"apply: value of another type", 1, []any{int64(1), "15"}},
-		{"snapshot: last id is a number", 4, []any{int64(0), []any{}, []any{}, []any{[]any{nil, nil, []any{}}}}},
-		{"snapshot: pending is not an array", 4, []any{"0-0", "x", []any{}, []any{[]any{nil, nil, []any{}}}}},
-		{"snapshot: a pending record is a number", 4, []any{"0-0", []any{"id", int64(1)}, []any{}, []any{[]any{nil, nil, []any{}}}}},
-		{"snapshot: dead letters are missing", 4, []any{"0-0", []any{}}},
-		{"snapshot: a dead letter is a number", 4, []any{"0-0", []any{}, []any{int64(1)}, []any{[]any{nil, nil, []any{}}}}},
-		{"snapshot: fewer discs than asked", 4, []any{"0-0", []any{}, []any{}, []any{}}},
-		{"snapshot: a disc is not an array", 4, []any{"0-0", []any{}, []any{}, []any{"disc"}}},
-		{"snapshot: a disc lacks its bought units", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", "5"}}}},
-		{"snapshot: avail is not a number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"ten", "5", []any{}}}}},
-		{"snapshot: version is a Lua number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", int64(5), []any{}}}}},
-		{"snapshot: a bought count is not a number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", "5", []any{"42", "x"}}}}},
-		{"snapshot: a bought customer is a number", 4, []any{"0-0", []any{}, []any{}, []any{[]any{"10", "5", []any{int64(42), "1"}}}}},
 	}
 	for _, d := range deeper {
 		t.Run(d.name, func(t *testing.T) {
@@ -126,10 +110,6 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		{"reserve: sold out", 0, []any{int64(3), int64(0)}},
 		{"reserve: inactive", 0, []any{int64(6)}},
 		{"apply: missing", 1, []any{int64(3)}},
-		{"snapshot: a disc Redis lacks", 4, []any{"0-0", []any{}, []any{}, []any{[]any{nil, nil, []any{}}}}},
-		{"snapshot: a disc with pending orders and an unreadable dead letter", 4, []any{"5-0",
-			[]any{"0190d3f0-0000-7000-8000-000000000001", record}, []any{"junk"},
-			[]any{[]any{"10", "5", []any{"42", "1"}}}}},
 	}
 	for _, w := range wellFormed {
 		t.Run(w.name, func(t *testing.T) {

@@ -3,6 +3,10 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/learecordshop/recordshop/biz/model"
 )
@@ -28,70 +32,135 @@ type DiscSnapshot struct {
 }
 
 // Snapshot reads discIDs (all of partition p) and the partition's stream position, pending orders and dead
-// letters in one atomic script.
+// letters in one MULTI/EXEC: Redis runs the commands of a transaction one after another with nothing between
+// them, so they read one instant, as a script would, at a fraction of a script's cost per disc (a script
+// pays Lua's call and table conversions for each of a chunk's hundreds of discs).
 func (g *Gate) Snapshot(ctx context.Context, p int, discIDs []int64) (Snapshot, error) {
-	keys := []string{g.keys.Stream(p), g.keys.Pending(p), g.keys.DeadLetters(p)}
-	for _, id := range discIDs {
-		keys = append(keys, g.keys.Disc(id), g.keys.Bought(id))
-	}
-	ans, err := g.snapshot.Run(ctx, g.rdb, keys).Result()
-	if err != nil {
-		return Snapshot{}, wrap("redis.snapshot", err)
-	}
-	return readSnapshot(p, discIDs, ans)
+	return g.SnapshotCounted(ctx, p, discIDs, nil)
 }
 
-// readSnapshot reads snapshot.lua's answer {last id, pending (flat HGETALL), dead records, discs}.
-func readSnapshot(p int, discIDs []int64, ans any) (Snapshot, error) {
-	rep := newReply("redis.snapshot", ans)
-	s := Snapshot{Partition: p, LastID: rep.str(0), Discs: make(map[int64]DiscSnapshot, len(discIDs))}
-	pending := rep.array(1)
-	for i := 1; i < pending.len(); i += 2 {
-		rec := pending.str(i)
-		if rep.Err() != nil {
-			break
-		}
-		o, err := ParseRecord(rec)
-		if err != nil {
-			return Snapshot{}, fmt.Errorf("redis.snapshot: pending %v: %w", pending.at(i-1), err)
-		}
-		s.Pending = append(s.Pending, o)
-	}
-	dead := rep.array(2)
-	for i := range dead.len() {
-		o, err := ParseRecord(dead.str(i))
-		if err != nil {
-			s.DeadUnreadable++
-			continue
-		}
-		s.Dead = append(s.Dead, o)
-	}
-	discs := rep.array(3)
-	if rep.Err() == nil && discs.len() != len(discIDs) {
-		return Snapshot{}, fmt.Errorf("redis.snapshot: %d discs in the reply for %d asked: %w", discs.len(), len(discIDs), ErrBadReply)
-	}
-	for i := range discs.len() {
-		d := discs.array(i)
-		ds := DiscSnapshot{Bought: map[int64]int64{}}
-		if _, ok := d.optStr(0); ok {
-			ds.Present, ds.Avail = true, d.decimal(0)
-			if _, ok := d.optStr(1); ok {
-				ds.Version = d.decimal(1)
+// SnapshotCounted is Snapshot reading the units per customer only of the discs in counted (nil: of all): a
+// disc without a per-customer limit has none, and a check of a whole shop of mostly such discs saves a
+// command each.
+func (g *Gate) SnapshotCounted(ctx context.Context, p int, discIDs []int64, counted map[int64]bool) (Snapshot, error) {
+	var info *goredis.Cmd
+	var pending *goredis.MapStringStringCmd
+	var dead *goredis.XMessageSliceCmd
+	discs := make([]*goredis.SliceCmd, len(discIDs))
+	bought := make([]*goredis.MapStringStringCmd, len(discIDs))
+	_, err := g.rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+		info = pipe.Do(ctx, "XINFO", "STREAM", g.keys.Stream(p))
+		pending = pipe.HGetAll(ctx, g.keys.Pending(p))
+		dead = pipe.XRange(ctx, g.keys.DeadLetters(p), "-", "+")
+		for i, id := range discIDs {
+			discs[i] = pipe.HMGet(ctx, g.keys.Disc(id), "avail", "ver", "known")
+			if counted == nil || counted[id] {
+				bought[i] = pipe.HGetAll(ctx, g.keys.Bought(id))
 			}
 		}
-		if d.len() < 4 {
-			// a reply of an older snapshot.lua: every buyer is in Redis
-		} else if known, ok := d.optStr(3); ok && known == "0" {
-			ds.Partial = true
-		}
-		bought := d.array(2)
-		for j := 1; j < bought.len(); j += 2 {
-			ds.Bought[bought.decimal(j-1)] = bought.decimal(j)
-		}
-		s.Discs[discIDs[i]] = ds
+		return nil
+	})
+	if err != nil && !isNoStream(err) {
+		return Snapshot{}, wrap("redis.snapshot", err)
 	}
-	if err := rep.Err(); err != nil {
-		return Snapshot{}, err
+	snap := Snapshot{Partition: p, LastID: lastGeneratedID(info.Val()), Discs: make(map[int64]DiscSnapshot, len(discIDs))}
+	for id, rec := range pending.Val() {
+		o, err := ParseRecord(rec)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("redis.snapshot: pending %s: %w", id, err)
+		}
+		snap.Pending = append(snap.Pending, o)
 	}
-	return s, nil
+	for _, m := range dead.Val() {
+		rec, _ := m.Values["o"].(string)
+		o, err := ParseRecord(rec)
+		if err != nil {
+			snap.DeadUnreadable++
+			continue
+		}
+		snap.Dead = append(snap.Dead, o)
+	}
+	for i, id := range discIDs {
+		var units map[string]string
+		if bought[i] != nil {
+			units = bought[i].Val()
+		}
+		d, err := readDisc(discs[i].Val(), units)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("redis.snapshot: disc %d: %w", id, err)
+		}
+		snap.Discs[id] = d
+	}
+	return snap, nil
+}
+
+// readDisc reads one disc of a snapshot: HMGET avail, ver, known, and the HGETALL of its units per customer.
+func readDisc(fields []any, bought map[string]string) (DiscSnapshot, error) {
+	d := DiscSnapshot{}
+	if len(fields) != 3 {
+		return d, fmt.Errorf("%d fields for 3 asked: %w", len(fields), ErrBadReply)
+	}
+	num := func(v any) (int64, error) {
+		s, ok := v.(string)
+		if !ok {
+			return 0, fmt.Errorf("want a decimal string, got %T: %w", v, ErrBadReply)
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("want an integer, got %q: %w", s, ErrBadReply)
+		}
+		return n, nil
+	}
+	var err error
+	if fields[0] != nil {
+		d.Present = true
+		if d.Avail, err = num(fields[0]); err != nil {
+			return d, err
+		}
+		if fields[1] != nil {
+			if d.Version, err = num(fields[1]); err != nil {
+				return d, err
+			}
+		}
+	}
+	d.Partial = fields[2] == "0"
+	if len(bought) > 0 {
+		d.Bought = make(map[int64]int64, len(bought))
+	}
+	for c, n := range bought {
+		customer, err := strconv.ParseInt(c, 10, 64)
+		if err != nil {
+			return d, fmt.Errorf("bought: customer %q: %w", c, ErrBadReply)
+		}
+		if d.Bought[customer], err = num(n); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+// lastGeneratedID reads the stream position from XINFO STREAM's answer (a map in RESP3, a flat list in RESP2);
+// a stream that does not exist yet is at its start.
+func lastGeneratedID(info any) string {
+	switch fields := info.(type) {
+	case map[any]any:
+		if id, ok := fields["last-generated-id"].(string); ok {
+			return id
+		}
+	case []any:
+		for i := 0; i+1 < len(fields); i += 2 {
+			if k, _ := fields[i].(string); k == "last-generated-id" {
+				if id, ok := fields[i+1].(string); ok {
+					return id
+				}
+			}
+		}
+	}
+	return "0-0"
+}
+
+// isNoStream reports the error XINFO STREAM gives for a stream that does not exist yet: no order was ever
+// taken in the partition, and its position is the start.
+func isNoStream(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
 }

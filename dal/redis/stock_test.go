@@ -1,12 +1,14 @@
 package redis_test
 
 import (
+	"errors"
 	"maps"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	goredis "github.com/redis/go-redis/v9"
 
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
 )
@@ -223,6 +225,50 @@ func TestLoadScript(t *testing.T) {
 						t.Errorf("store after load (-want +got):\n%s", diff)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestSnapshot reads a partition as reconcile does: the stream position, pending orders, dead letters (an
+// unreadable one counted), each disc's counts and known flag, and a disc Redis lacks; a count that is not a
+// number is a bad reply, never a zero.
+func TestSnapshot(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			ctx := t.Context()
+			if _, err := f.g.LoadAll(ctx, []rsredis.LoadItem{{State: *liveDisc(discID, 10, limit(4)), Bought: map[int64]int64{other: 1}, Partial: true}}); err != nil {
+				t.Fatal(err)
+			}
+			empty, err := f.g.Snapshot(ctx, f.k.Partition(discID), []int64{discID})
+			if err != nil || empty.LastID != "0-0" {
+				t.Fatalf("snapshot before any order: %+v, %v; want position 0-0", empty, err)
+			}
+			o := f.mustReserve(request(other, discID, 2, ""))
+			p := f.k.Partition(discID)
+			if err := f.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: f.k.DeadLetters(p), Values: map[string]any{"o": "junk"}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			snap, err := f.g.Snapshot(ctx, p, []int64{discID, neighbour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[int64]rsredis.DiscSnapshot{
+				discID:    {Present: true, Avail: 8, Version: 5, Bought: map[int64]int64{other: 3}, Partial: true},
+				neighbour: {},
+			}
+			if diff := cmp.Diff(want, snap.Discs); diff != "" {
+				t.Errorf("discs (-want +got):\n%s", diff)
+			}
+			if len(snap.Pending) != 1 || snap.Pending[0].ID != o.ID || snap.DeadUnreadable != 1 || snap.LastID == "0-0" {
+				t.Errorf("snapshot: pending %v, unreadable dead %d, position %s; want the order, 1, past 0-0", snap.Pending, snap.DeadUnreadable, snap.LastID)
+			}
+			if err := f.rdb.HSet(ctx, f.k.Disc(discID), "avail", "ten").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.g.Snapshot(ctx, p, []int64{discID}); !errors.Is(err, rsredis.ErrBadReply) {
+				t.Fatalf("snapshot of a disc whose avail is not a number: %v; want ErrBadReply", err)
 			}
 		})
 	}

@@ -23,11 +23,6 @@ var Apply string
 //go:embed load.lua
 var Load string
 
-// Snapshot is snapshot.lua: reconcile's atomic read of some discs of one partition.
-//
-//go:embed snapshot.lua
-var Snapshot string
-
 // Adjust is adjust.lua: reconcile's additive repair of a disc's counts.
 //
 //go:embed adjust.lua
