@@ -51,6 +51,7 @@ type config struct {
 	repeat       int
 	listRequests int
 	opTimeout    time.Duration
+	hold         time.Duration // keep each size's stack up this long after measuring it, to look at it by hand
 	dir          string
 	command      string // how this run was invoked, for the report
 }
@@ -70,6 +71,7 @@ func history() int {
 	flag.IntVar(&c.listRequests, "list-requests", 300, "sequential requests per order list (p50, p99)")
 	flag.DurationVar(&c.opTimeout, "op-timeout", 30*time.Minute, "bound on each child process and each list series")
 	flag.DurationVar(&timeout, "timeout", 4*time.Hour, "bound on the whole run")
+	flag.DurationVar(&c.hold, "hold", 0, "keep each size's stack up this long after measuring it (its URLs are logged), to look at it by hand")
 	flag.StringVar(&c.dir, "dir", "", "parent directory of the throwaway stacks (default: the system temp dir)")
 	flag.Parse()
 	if c.repeat < 1 || c.listRequests < 1 {

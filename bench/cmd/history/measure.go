@@ -150,6 +150,13 @@ func measureSize(ctx context.Context, c config, sz size) (*sizeResult, error) {
 		return r, fmt.Errorf("reconcile --disc: %w", err)
 	}
 	logf("size %s: done", sz.name)
+	if c.hold > 0 {
+		logf("size %s: holding the stack for %s: RS_PG_URL=%s RS_REDIS_URL=%s", sz.name, c.hold, s.dev.PGURL, s.dev.RedisURL)
+		select {
+		case <-ctx.Done():
+		case <-time.After(c.hold):
+		}
+	}
 	return r, nil
 }
 
