@@ -1,7 +1,8 @@
 // Command launchbench is `make bench`: it starts a fresh stack per mode (devstack Postgres with fsync on, Redis
 // with AOF everysec, `recordshop serve` as a child process), loads it with vegeta (the library, in process, at
 // fixed rates: an open model), verifies the invariants after every scenario and writes bench/results/<scenario>.md
-// with a PNG chart each. Any broken invariant makes it exit 1.
+// with a PNG chart each. Any broken invariant makes it exit 1. The saturation scenario (saturation.go) is the
+// exception to vegeta: it loads five servers in a closed loop with wrk, a lighter loader pinned to one core.
 //
 // It owns the scenarios, the invariant checks and the results files. It drives recordshop from outside, as
 // production runs it: the built binary, HTTP, `recordshop reconcile`, and reads of the stores' state (the key
@@ -32,6 +33,7 @@ type config struct {
 	rates      []int
 	p99        time.Duration
 	customers  int
+	satSeconds int // how long each wrk run of the saturation scenario lasts
 }
 
 func main() { os.Exit(launchbench()) }
@@ -43,11 +45,12 @@ func launchbench() int {
 	flag.StringVar(&c.recordshop, "recordshop", "bin/recordshop", "the recordshop binary to bench")
 	flag.StringVar(&c.ceiling, "ceiling", "bin/bench-ceiling", "the bare ceiling server (bench/cmd/ceiling)")
 	flag.StringVar(&c.out, "out", "bench/results", "where the reports go")
-	flag.StringVar(&scen, "scenarios", "hohpe-launch,sustained,browse,baseline,ceiling", "scenarios to run")
+	flag.StringVar(&scen, "scenarios", "hohpe-launch,sustained,browse,baseline,ceiling,saturation", "scenarios to run")
 	flag.DurationVar(&c.step, "step", 5*time.Second, "duration of each rate step")
 	flag.StringVar(&rates, "rates", "250,500,1000,2000,3000,4000,5000,6000,8000,10000,12000,14000,16000", "rate steps (orders/s), ascending")
 	flag.DurationVar(&c.p99, "p99", 10*time.Millisecond, "the p99 a sustained step must keep")
 	flag.IntVar(&c.customers, "customers", 300_000, "customers inserted per stack")
+	flag.IntVar(&c.satSeconds, "saturation-seconds", 10, "seconds of each wrk run of the saturation scenario")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench itself (vegeta's side) to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -64,6 +67,10 @@ func launchbench() int {
 	c.scenarios = map[string]bool{}
 	for _, s := range strings.Split(scen, ",") {
 		c.scenarios[strings.TrimSpace(s)] = true
+	}
+	if c.satSeconds <= 0 {
+		fmt.Fprintf(os.Stderr, "launchbench: -saturation-seconds must be at least 1, not %d\n", c.satSeconds)
+		return 2
 	}
 	for _, r := range strings.Split(rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -173,6 +180,13 @@ func bench(ctx context.Context, c config) (bool, error) {
 				redisBest.rate, ceilBest.rate, pct, verdict(pct >= 75)))
 		}
 		ok = r.write(c.out, m) && ok
+	}
+	if c.scenarios["saturation"] {
+		held, err := saturation(ctx, c, m)
+		if err != nil {
+			return false, err
+		}
+		ok = held && ok
 	}
 	if redisBest != nil {
 		logf("Redis mode max sustained %d/s (p50 %s, p99 %s), writer lag p99 %s", redisBest.rate, redisBest.p(0.5), redisBest.p(0.99), redisLag.p99)

@@ -289,9 +289,10 @@ func ceiling(ctx context.Context, c config, s *shop) (*report, *run, error) {
 	tg := &orderTargeter{base: s.base, token: storefrontToken, disc: 1, from: 1, to: 1 << 40, prefix: "ceiling"}
 	s.resetPeaks()
 	steps, verdicts, best := search(c, "ceiling", tg.targeter(), nil)
-	rep := &report{name: "ceiling", title: "ceiling: a bare Hertz server running one EVALSHA of reserve.lua",
-		intro: "bench/cmd/ceiling is a Hertz server whose only handler decodes the order body and runs reserve.lua once " +
-			"(dal/redis Gate.Reserve: one EVALSHA) on a fresh Redis with AOF everysec; no auth, validation, customer " +
+	rep := &report{name: "ceiling", title: "ceiling: a bare Hertz server running one EVALSHA of the frozen reserve.lua",
+		intro: "bench/cmd/ceiling is a Hertz server whose only handler decodes the order body and runs its frozen copy of " +
+			"reserve.lua (the script and Gate.Reserve's keys and arguments of commit 12f9cca) once, one EVALSHA, on a fresh " +
+			"Redis with AOF everysec; no auth, validation, customer " +
 			"lookup, metrics or logs. It is loaded by the same in-process vegeta with the same steps on the same machine: " +
 			"the most the order path could do here. It has no Postgres side, so there are no invariants to check.",
 		rss: s.peaks()}

@@ -81,6 +81,13 @@ func newShop(ctx context.Context, bin, mode string, logf func(string, ...any)) (
 // sign up before serve starts, as buyers of a launch do: serve warms its customer cache with them, so the
 // order path makes no Postgres round trip.
 func startShop(ctx context.Context, bin, mode string, customers int, logf func(string, ...any)) (s *shop, from, to int64, err error) {
+	return startShopWith(ctx, bin, mode, customers, logf, nil)
+}
+
+// startShopWith is startShop with more RS_* settings (env, after the bench's own, so they win) and flags for
+// `recordshop serve` (serveArgs, e.g. --no-writer).
+func startShopWith(ctx context.Context, bin, mode string, customers int, logf func(string, ...any), env []string,
+	serveArgs ...string) (s *shop, from, to int64, err error) {
 	s, addr, err := newShop(ctx, bin, mode, logf)
 	if err != nil {
 		return nil, 0, 0, err
@@ -88,6 +95,7 @@ func startShop(ctx context.Context, bin, mode string, customers int, logf func(s
 	s.env = []string{"RS_PG_URL=" + s.stack.PGURL, "RS_REDIS_URL=" + s.stack.RedisURL, "RS_HTTP_ADDR=" + addr,
 		"RS_ADMIN_TOKENS=" + adminToken, "RS_STOREFRONT_TOKENS=" + storefrontToken, "RS_LOG_LEVEL=warn",
 		"RS_RESERVE_MODE=" + mode, "RS_PARTITIONS=" + strconv.Itoa(partitions)}
+	s.env = append(s.env, env...)
 	migrate := exec.CommandContext(ctx, bin, "migrate")
 	migrate.Env = append(os.Environ(), s.env...)
 	if out, err := migrate.CombinedOutput(); err != nil {
@@ -98,7 +106,7 @@ func startShop(ctx context.Context, bin, mode string, customers int, logf func(s
 		s.stop()
 		return nil, 0, 0, err
 	}
-	s.cmd = exec.Command(bin, "serve")
+	s.cmd = exec.Command(bin, append([]string{"serve"}, serveArgs...)...)
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
