@@ -17,13 +17,16 @@ type Gate struct {
 	load    *goredis.Script
 	adjust  *goredis.Script
 	repl    Replication
+	batches *batches // reservations waiting to go to Redis together, per partition
 }
 
 // NewGate returns the gate over rdb with the given key layout.
 func NewGate(rdb goredis.UniversalClient, keys Keys) *Gate {
-	return &Gate{rdb: rdb, keys: keys,
+	g := &Gate{rdb: rdb, keys: keys,
 		reserve: goredis.NewScript(lua.Reserve), apply: goredis.NewScript(lua.Apply), load: goredis.NewScript(lua.Load),
 		adjust: goredis.NewScript(lua.Adjust)}
+	g.batches = &batches{g: g}
+	return g
 }
 
 // WithReplication returns the gate with the replication wait r (see Replication); the zero value, the default,
@@ -31,6 +34,7 @@ func NewGate(rdb goredis.UniversalClient, keys Keys) *Gate {
 func (g *Gate) WithReplication(r Replication) *Gate {
 	c := *g
 	c.repl = r
+	c.batches = &batches{g: &c} // batches of this gate wait as it does
 	return &c
 }
 

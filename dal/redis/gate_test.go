@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,7 +166,31 @@ func (f fixture) dump() map[string]any {
 		if err != nil {
 			f.t.Fatal(err)
 		}
+		if i := strings.Index(key, ":batch:"); i >= 0 {
+			// A batch's answers are kept under a fresh name per batch: a partition's are listed together.
+			key = key[:i] + ":batch:*"
+			answers, _ := out[key].([]string)
+			answers = append(answers, v.(string))
+			slices.Sort(answers)
+			v = answers
+		}
 		out[key] = v
 	}
 	return out
+}
+
+// batchKeys are the keys the fixture's reservations kept batches' answers in.
+func (f fixture) batchKeys() []string {
+	f.t.Helper()
+	keys, err := testenv.Keys(f.t.Context(), f.rdb, f.ns)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var found []string
+	for _, k := range keys {
+		if strings.Contains(k, ":batch:") {
+			found = append(found, k)
+		}
+	}
+	return found
 }

@@ -42,6 +42,10 @@ func (k Keys) Stream(p int) string { return k.tag(p) + "orders" }
 // Pending is the hash of partition p's confirmed orders not yet in Postgres: order id -> record.
 func (k Keys) Pending(p int) string { return k.tag(p) + "pending" }
 
+// Batch is where reserve.lua keeps the answers of one batch of partition p for a while, so that a repeat of
+// the command (its answer was lost) gets them again instead of taking units twice.
+func (k Keys) Batch(p int, id string) string { return k.tag(p) + "batch:" + id }
+
 // DeadLetters is the stream of partition p's entries that failed too often to reach Postgres.
 func (k Keys) DeadLetters(p int) string { return k.tag(p) + "dead" }
 

@@ -15,10 +15,6 @@ import (
 	"github.com/learecordshop/recordshop/biz/model"
 )
 
-// resendTTL keeps the implicit idempotency record of an order without an Idempotency-Key: long enough to
-// outlast the client's resends of one command, short enough to cost little memory at launch rates.
-const resendTTL = time.Minute
-
 // ReserveCode is what reserve.lua answered.
 type ReserveCode int
 
@@ -55,54 +51,76 @@ type ReserveResult struct {
 	Value    int64 // units left, units the customer may still buy, sale start ms, backlog, or stock version
 }
 
-// Reserve runs reserve.lua: one Redis round trip (EVALSHA, or EVAL after a restart or a promotion emptied the
-// script cache), with WAIT in the same round trip when the gate has a replication wait.
+// Reserve runs reserve.lua for one reservation. Reservations of one partition that arrive while an earlier
+// batch of that partition is on its way to Redis wait for it and then go together, in one script call (see
+// batch.go): under load the script's fixed cost and the round trip are shared, and alone a reservation goes at
+// once. It is one round trip (EVALSHA, or EVAL after a restart or a promotion emptied the script cache), with
+// WAIT in the same round trip when the gate has a replication wait.
 func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error) {
-	o := r.Order
-	p := g.keys.Partition(o.DiscID)
-	// Without an Idempotency-Key the order id is the key, kept briefly: go-redis resends a command whose
-	// answer was lost, and the resend must replay this reservation, not take the units a second time.
-	idemKey, fingerprint, ttl := "", r.Fingerprint, r.IdemTTL
-	if fingerprint != "" {
-		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)
-	} else {
-		idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String())
-		fingerprint, ttl = "resend", resendTTL
-	}
-	keys := []string{g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey, g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p)}
-	// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
-	touch := "0" // with the replication wait, a replay writes, so that its WAIT covers the first answer's write
-	if g.repl.Replicas > 0 {
-		touch = "1"
-	}
-	units, unitsVersion := "", ""
-	if r.Units != nil {
-		units, unitsVersion = strconv.FormatInt(r.Units.Units, 10), strconv.FormatInt(r.Units.Version, 10)
-	}
-	args := []any{o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), fingerprint,
-		max(int64(math.Ceil(ttl.Seconds())), 1), r.MaxBacklog, o.IdempotencyKey, touch, units, unitsVersion}
-	ans, acked, err := g.evalWrite(ctx, g.reserve, keys, args...)
-	if err != nil && !replied(err) {
-		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
-		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
-		// Idempotency-Key can learn which, and it replays rather than sells twice.
-		return ReserveResult{}, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
-	}
+	a, err := g.batches.join(ctx, g.keys.Partition(r.Order.DiscID), r)
 	if err != nil {
-		return ReserveResult{}, wrap("redis.reserve", err)
+		return ReserveResult{}, err
 	}
-	res, err := readReserve(r, ans)
+	res, err := readReserve(r, a.ans)
 	if err != nil {
 		return ReserveResult{}, err
 	}
 	if res.Code == Reserved || res.Code == Replayed {
 		// The units are taken on the primary; until a replica has them a failover could forget the order.
 		// The buyer's repeat with the same Idempotency-Key replays it and waits again.
-		if err := g.replicated("redis.reserve", acked); err != nil {
+		if err := g.replicated("redis.reserve", a.acked); err != nil {
 			return ReserveResult{}, fmt.Errorf("%w: %w", model.ErrOutcomeUnknown, err)
 		}
 	}
 	return res, nil
+}
+
+// batchKeep is how long Redis keeps a batch's answers: long enough to outlast go-redis' resends of the
+// command whose answer was lost, short enough to cost little memory at launch rates.
+const batchKeep = time.Minute
+
+// reserveBatch runs reserve.lua once for rs, all of partition p, and returns each one's answer, and how many
+// replicas acknowledged the batch (-1 without the replication wait).
+func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) ([]any, int64, error) {
+	batchKey := g.keys.Batch(p, uuid.NewString())
+	keys := make([]string, 4, 4+3*len(rs))
+	keys[0], keys[1], keys[2], keys[3] = g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p), batchKey
+	touch := "0" // with the replication wait, a replay writes, so that its WAIT covers the first answer's write
+	if g.repl.Replicas > 0 {
+		touch = "1"
+	}
+	args := make([]any, 4, 4+10*len(rs))
+	args[0], args[1], args[2], args[3] = len(rs), rs[0].MaxBacklog, touch, int64(batchKeep.Seconds())
+	for _, r := range rs {
+		o := r.Order
+		idemKey := batchKey // never read or written without an Idempotency-Key; any key of the slot will do
+		if r.Fingerprint != "" {
+			idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)
+		}
+		units, unitsVersion := "", ""
+		if r.Units != nil {
+			units, unitsVersion = strconv.FormatInt(r.Units.Units, 10), strconv.FormatInt(r.Units.Version, 10)
+		}
+		keys = append(keys, g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey)
+		// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
+		args = append(args, o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), r.Fingerprint,
+			max(int64(math.Ceil(r.IdemTTL.Seconds())), 1), o.IdempotencyKey, units, unitsVersion)
+	}
+	ans, acked, err := g.evalWrite(ctx, g.reserve, keys, args...)
+	if err != nil && !replied(err) {
+		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
+		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
+		// Idempotency-Key can learn which, and it replays rather than sells twice.
+		return nil, 0, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
+	}
+	if err != nil {
+		return nil, 0, wrap("redis.reserve", err)
+	}
+	answers, ok := ans.([]any)
+	if !ok || len(answers) != len(rs) {
+		return nil, 0, fmt.Errorf("redis.reserve: %d answers for %d reservations: %w", len(answers), len(rs), ErrBadReply)
+	}
+	return answers, acked, nil
 }
 
 // Answered returns the answer Redis keeps for a request with an Idempotency-Key (r.Fingerprint set), as
@@ -137,9 +155,6 @@ func readReserve(r Reservation, ans any) (ReserveResult, error) {
 	res := ReserveResult{Code: ReserveCode(rep.int(0))}
 	switch res.Code {
 	case Reserved, Replayed:
-		if res.Code == Replayed && r.Fingerprint == "" {
-			res.Code = Reserved // our own resend: to the caller this is the first answer
-		}
 		rec := rep.str(1)
 		if rep.len() > 2 {
 			res.StreamID = rep.str(2)

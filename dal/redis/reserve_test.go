@@ -1,11 +1,13 @@
 package redis_test
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,10 +61,12 @@ func (f fixture) afterReserve(state map[string]any, r rsredis.Reservation, recor
 
 	if r.Fingerprint != "" {
 		want[f.k.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)] = r.Fingerprint + "|" + record
-	} else {
-		// Without a key the order id is the key, briefly, so a resent command replays instead of selling twice.
-		want[f.k.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String())] = "resend|" + record
 	}
+	// The batch's answers, kept briefly, so that a resent command gets them again instead of selling twice.
+	answers, _ := want[f.k.Batch(p, "*")].([]string)
+	answers = append(slices.Clone(answers), `[[1,"`+record+`","`+streamID+`"]]`)
+	slices.Sort(answers)
+	want[f.k.Batch(p, "*")] = answers
 	return want
 }
 
@@ -259,16 +263,21 @@ func TestReserveScript(t *testing.T) {
 						if diff := cmp.Diff(f.afterReserve(before, row.req, rsredis.Record(want), res.StreamID), after); diff != "" {
 							t.Errorf("store after the reservation (-want +got):\n%s", diff)
 						}
-						key, wantTTL := f.k.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey), idemTTL
-						if row.req.Fingerprint == "" {
-							key, wantTTL = f.k.Idempotency(o.DiscID, o.CustomerID, "~"+o.ID.String()), time.Minute
+						expiries := map[string]time.Duration{}
+						for _, key := range f.batchKeys() {
+							expiries[key] = time.Minute
 						}
-						ttl, err := f.rdb.TTL(t.Context(), key).Result()
-						if err != nil {
-							t.Fatal(err)
+						if row.req.Fingerprint != "" {
+							expiries[f.k.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)] = idemTTL
 						}
-						if ttl <= wantTTL-10*time.Second || ttl > wantTTL {
-							t.Errorf("idempotency answer expires in %v, want %v", ttl, wantTTL)
+						for key, wantTTL := range expiries {
+							ttl, err := f.rdb.TTL(t.Context(), key).Result()
+							if err != nil {
+								t.Fatal(err)
+							}
+							if ttl <= wantTTL-10*time.Second || ttl > wantTTL {
+								t.Errorf("%s expires in %v, want %v", key, ttl, wantTTL)
+							}
 						}
 					case rsredis.Replayed:
 						if diff := cmp.Diff(replay, res.Order); diff != "" {
@@ -530,5 +539,74 @@ func TestApplyCancelOfABuyerRedisLacks(t *testing.T) {
 				t.Errorf("buyers after the cancels (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// scriptCalls counts the script calls (EVALSHA, EVAL) a client sends, and the reservations in them.
+type scriptCalls struct{ calls, reservations atomic.Int64 }
+
+func (h *scriptCalls) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *scriptCalls) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+func (h *scriptCalls) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if cmd.Name() == "evalsha" || cmd.Name() == "eval" {
+			h.calls.Add(1)
+			args := cmd.Args() // evalsha, sha, numkeys, keys..., ARGV[1] (the orders in the batch), ...
+			if keys, ok := args[2].(int); ok {
+				if n, ok := args[3+keys].(int); ok {
+					h.reservations.Add(int64(n))
+				}
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestConcurrentReservationsGoTogether: reservations of one partition that arrive while one of its batches is
+// out go to Redis together, fewer script calls than reservations, and each gets the answer it would have had
+// alone: 300 buyers of 100 units, one each, sell exactly 100, and a replay in a batch answers its first order.
+func TestConcurrentReservationsGoTogether(t *testing.T) {
+	const stock, buyers = 100, 300
+	f := realRedis(t)
+	f.load(*liveDisc(discID, stock), nil)
+	first := f.mustReserve(request(buyer, discID, 1, "first"))
+	counter := &scriptCalls{}
+	f.rdb.AddHook(counter)
+
+	results := make([]rsredis.ReserveResult, buyers)
+	errs := make([]error, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Go(func() {
+			r := request(2000+int64(i), discID, 1, "")
+			if i == buyers/2 {
+				r = request(buyer, discID, 1, "first") // the repeat of the first order
+			}
+			results[i], errs[i] = f.g.Reserve(t.Context(), r)
+		})
+	}
+	wg.Wait()
+	counts := map[rsredis.ReserveCode]int{}
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("buyer %d: %v", i, errs[i])
+		}
+		counts[res.Code]++
+		if res.Code == rsredis.Replayed && res.Order.ID != first.ID {
+			t.Errorf("the repeat replayed %s; want the first order %s", res.Order.ID, first.ID)
+		}
+	}
+	if counts[rsredis.Reserved] != stock-1 || counts[rsredis.Replayed] != 1 || counts[rsredis.SoldOut] != buyers-stock {
+		t.Fatalf("answers %v; want %d reserved, 1 replayed, %d sold out", counts, stock-1, buyers-stock)
+	}
+	if avail, _ := f.rdb.HGet(t.Context(), f.k.Disc(discID), "avail").Int64(); avail != 0 {
+		t.Fatalf("avail %d after the sale; want 0", avail)
+	}
+	calls, reservations := counter.calls.Load(), counter.reservations.Load()
+	t.Logf("%d reservations in %d script calls", reservations, calls)
+	if reservations != buyers || calls >= buyers {
+		t.Fatalf("%d reservations in %d script calls; want all %d, in fewer calls", reservations, calls, buyers)
 	}
 }
