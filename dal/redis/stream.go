@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/scripts/lua"
 )
 
 // StreamGroup is the consumer group of the writers on every partition stream.
@@ -41,11 +42,12 @@ func entries(p int, msgs []goredis.XMessage) []Entry {
 type Streams struct {
 	rdb  goredis.UniversalClient
 	keys Keys
+	ack  *goredis.Script
 }
 
 // NewStreams returns the order streams of the key layout over rdb.
 func NewStreams(rdb goredis.UniversalClient, keys Keys) *Streams {
-	return &Streams{rdb: rdb, keys: keys}
+	return &Streams{rdb: rdb, keys: keys, ack: goredis.NewScript(lua.Ack)}
 }
 
 // Partitions is the number of partition streams.
@@ -115,30 +117,24 @@ func (s *Streams) Claim(ctx context.Context, p int, consumer string, minIdle tim
 	return entries(p, msgs), next, nil
 }
 
-// AckAndDrop acknowledges entries that are in Postgres now, deletes them from the stream (which holds only what
-// Postgres does not have yet) and drops their pending records, in one MULTI/EXEC.
+// AckAndDrop acknowledges entries that are in Postgres now, drops their pending records and trims the stream
+// (which holds only what Postgres may not have yet) of every entry no consumer still holds, in one script
+// (ack.lua): a few commands per batch, not one per order.
 func (s *Streams) AckAndDrop(ctx context.Context, p int, done []Entry) error {
 	if len(done) == 0 {
 		return nil
 	}
-	ids := make([]string, len(done))
-	orderIDs := make([]string, 0, len(done))
-	for i, e := range done {
-		ids[i] = e.ID
+	args := make([]any, 2, 2+2*len(done))
+	args[0], args[1] = StreamGroup, len(done)
+	for _, e := range done {
+		args = append(args, e.ID)
+	}
+	for _, e := range done {
 		if e.Err == nil {
-			orderIDs = append(orderIDs, e.Order.ID.String())
+			args = append(args, e.Order.ID.String())
 		}
 	}
-	stream := s.keys.Stream(p)
-	_, err := s.rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
-		pipe.XAck(ctx, stream, StreamGroup, ids...)
-		pipe.XDel(ctx, stream, ids...)
-		if len(orderIDs) > 0 {
-			pipe.HDel(ctx, s.keys.Pending(p), orderIDs...)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.ack.Run(ctx, s.rdb, []string{s.keys.Stream(p), s.keys.Pending(p)}, args...).Err(); err != nil {
 		return wrap("redis.ack_and_drop", err)
 	}
 	return nil

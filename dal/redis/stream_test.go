@@ -110,6 +110,10 @@ func TestStreamsCarryOrdersToTheWriter(t *testing.T) {
 			if err := s.AckAndDrop(ctx, p, claimed[:2]); err != nil {
 				t.Fatal(err)
 			}
+			// The two acknowledged entries are trimmed; the two b still holds stay, whatever their ids.
+			if n, err := f.rdb.XLen(ctx, f.k.Stream(p)).Result(); err != nil || n != 2 {
+				t.Fatalf("stream holds %d entries after acknowledging 2 of 4 (err %v); want the 2 still held", n, err)
+			}
 			cause := errors.New("postgres refused it")
 			if err := s.DeadLetter(ctx, p, claimed[2], cause); err != nil {
 				t.Fatal(err)
@@ -180,5 +184,40 @@ func TestEnsureStreamKeepsTheHigherLastID(t *testing.T) {
 	}
 	if got := lastID(); got != "600-0" {
 		t.Fatalf("last id %s after ensuring at least 400-0; want 600-0 kept", got)
+	}
+}
+
+// TestAckKeepsWhatNoConsumerRead: trimming after an acknowledgement keeps the entries no consumer has read yet,
+// even when nothing is pending in the group.
+func TestAckKeepsWhatNoConsumerRead(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b)
+			ctx := t.Context()
+			s := rsredis.NewStreams(f.rdb, f.k)
+			p := f.k.Partition(discID)
+			if err := s.EnsureGroup(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			f.load(*liveDisc(discID, 10), nil)
+			for i := range 2 {
+				f.mustReserve(request(buyer+int64(i), discID, 1, ""))
+			}
+			read, err := s.ReadNew(ctx, p, "a", -1, 2)
+			if err != nil || len(read) != 2 {
+				t.Fatalf("read %d entries (err %v); want 2", len(read), err)
+			}
+			late := f.mustReserve(request(other+10, discID, 1, "")) // after the read: not delivered
+			if err := s.AckAndDrop(ctx, p, read); err != nil {
+				t.Fatal(err)
+			}
+			left, err := f.rdb.XRange(ctx, f.k.Stream(p), "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 1 || left[0].Values["o"] != rsredis.Record(late) {
+				t.Fatalf("stream after acknowledging what was read: %v; want only the order placed after the read", left)
+			}
+		})
 	}
 }

@@ -13,6 +13,11 @@ import _ "embed"
 //go:embed reserve.lua
 var Reserve string
 
+// Ack is ack.lua: the writer acknowledges a committed batch and trims the stream.
+//
+//go:embed ack.lua
+var Ack string
+
 // Apply is apply.lua: a Postgres stock change applied once and in version order.
 //
 //go:embed apply.lua
