@@ -110,8 +110,9 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 type LedgerStore interface {
 	Get(ctx context.Context, id int64) (model.Disc, error)
 	AllIDs(ctx context.Context) ([]int64, error)
-	// CountedIDs are the discs with a per-customer limit: the only ones whose units Redis counts.
-	CountedIDs(ctx context.Context) ([]int64, error)
+	// AllCounted is AllIDs with, for each, whether it has a per-customer limit (the only discs whose units
+	// Redis counts), in one read.
+	AllCounted(ctx context.Context) ([]int64, map[int64]bool, error)
 	Ledger(ctx context.Context, qs ...pg.LedgerQuery) (map[int64]*pg.LedgerDisc, map[uuid.UUID]bool, error)
 }
 
@@ -227,12 +228,15 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 		return rep, fmt.Errorf("redis has %d partitions, this deployment %d: %w", rep.RedisPartitions, rep.Partitions, model.ErrPartitionsDisagree)
 	}
 	ids := []int64{discID}
+	var counted map[int64]bool // nil: read every disc's units per customer from Redis
 	if discID != 0 {
 		if _, err := r.discs.Get(ctx, discID); err != nil {
 			return rep, err
 		}
 	} else {
-		if ids, err = r.discs.AllIDs(ctx); err != nil {
+		// Units per customer are read from Redis for the discs Postgres says have a limit. One that gets a
+		// limit after this read shows as drift at first, and its look again reads every unit.
+		if ids, counted, err = r.discs.AllCounted(ctx); err != nil {
 			return rep, err
 		}
 	}
@@ -241,7 +245,7 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 		p := keys.Partition(id)
 		byPartition[p] = append(byPartition[p], id)
 	}
-	found, err := r.checkPartitions(ctx, byPartition, rep.Partitions, len(ids))
+	found, err := r.checkPartitions(ctx, byPartition, counted, rep.Partitions, len(ids))
 	if err != nil {
 		return rep, err
 	}
@@ -267,17 +271,7 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 // time), then the Postgres ledger of all of them in one snapshot, whose reads cost what the shop's rows cost
 // rather than a round trip per chunk; the discs that disagree are looked at again, chunk by chunk (checkChunk),
 // and only drift that stays is reported. The first error stops the rest.
-func (r *redisReconcile) checkPartitions(ctx context.Context, byPartition map[int][]int64, partitions, total int) ([]verdicts, error) {
-	// Units per customer are read from Redis for the discs Postgres says have a limit. One that gets a limit
-	// after this read shows as drift at first, and its look again reads every unit.
-	ids, err := r.discs.CountedIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	counted := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		counted[id] = true
-	}
+func (r *redisReconcile) checkPartitions(ctx context.Context, byPartition map[int][]int64, counted map[int64]bool, partitions, total int) ([]verdicts, error) {
 	chunks, err := r.snapshotAll(ctx, byPartition, partitions, counted)
 	if err != nil {
 		return nil, err
@@ -296,10 +290,21 @@ func (r *redisReconcile) checkPartitions(ctx context.Context, byPartition map[in
 	} else if evs, err = r.withLedger(ctx, chunks); err != nil {
 		return nil, err
 	}
+	// The verdicts of the first look, two chunks at a time: each is a pure function of its evidence.
+	first := make([]verdicts, len(chunks))
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := w; i < len(chunks); i += 2 {
+				first[i] = judge(evs[i])
+			}
+		})
+	}
+	wg.Wait()
 	found := make([]verdicts, partitions)
 	done := 0
 	for i, c := range chunks {
-		v := judge(evs[i])
+		v := first[i]
 		final := map[int64]DiscReport{}
 		again := lookAgain(final, v.Discs, 1, r.cfg.Attempts)
 		if len(again) > 0 {

@@ -404,14 +404,25 @@ func (r *Discs) AllIDs(ctx context.Context) ([]int64, error) {
 	return ids, translate("discs.all_ids", err)
 }
 
-// CountedIDs returns the ids of the discs with a per-customer limit, whose units Redis counts.
-func (r *Discs) CountedIDs(ctx context.Context) ([]int64, error) {
-	rows, err := r.pool.Query(ctx, `SELECT id FROM discs WHERE per_customer_limit > 0`)
+// AllCounted returns the ids of every disc, archived included, in id order, and which of them have a
+// per-customer limit (whose units Redis counts), in one read.
+func (r *Discs) AllCounted(ctx context.Context) ([]int64, map[int64]bool, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id, per_customer_limit > 0 FROM discs ORDER BY id`)
 	if err != nil {
-		return nil, translate("discs.counted_ids", err)
+		return nil, nil, translate("discs.all_counted", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	return ids, translate("discs.counted_ids", err)
+	var ids []int64
+	counted := map[int64]bool{}
+	var id int64
+	var limited bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &limited}, func() error {
+		ids = append(ids, id)
+		if limited {
+			counted[id] = true
+		}
+		return nil
+	})
+	return ids, counted, translate("discs.all_counted", err)
 }
 
 // DiscLoad is what loading one disc into Redis whole needs of Postgres: the disc's fields Redis holds and its
