@@ -49,6 +49,7 @@ type config struct {
 	out          string
 	sizes        []size
 	repeat       int
+	migrateRuns  int // runs of migrate (each copies the filled database first): -repeat unless set
 	listRequests int
 	opTimeout    time.Duration
 	hold         time.Duration // keep each size's stack up this long after measuring it, to look at it by hand
@@ -68,13 +69,17 @@ func history() int {
 	flag.StringVar(&c.out, "out", "bench/results", "where history.md goes")
 	flag.StringVar(&sizeList, "size", "S", "sizes to run, comma-separated, smallest first: 100k, S (1M orders), M (10M orders)")
 	flag.IntVar(&c.repeat, "repeat", 3, "runs of each timed operation (min, median, max are reported)")
+	flag.IntVar(&c.migrateRuns, "migrate-runs", 0, "runs of migrate, the longest operation (-repeat when 0)")
 	flag.IntVar(&c.listRequests, "list-requests", 300, "sequential requests per order list (p50, p99)")
 	flag.DurationVar(&c.opTimeout, "op-timeout", 30*time.Minute, "bound on each child process and each list series")
 	flag.DurationVar(&timeout, "timeout", 4*time.Hour, "bound on the whole run")
 	flag.DurationVar(&c.hold, "hold", 0, "keep each size's stack up this long after measuring it (its URLs are logged), to look at it by hand")
 	flag.StringVar(&c.dir, "dir", "", "parent directory of the throwaway stacks (default: the system temp dir)")
 	flag.Parse()
-	if c.repeat < 1 || c.listRequests < 1 {
+	if c.migrateRuns == 0 {
+		c.migrateRuns = c.repeat
+	}
+	if c.repeat < 1 || c.listRequests < 1 || c.migrateRuns < 1 {
 		fmt.Fprintln(os.Stderr, "history: -repeat and -list-requests must be at least 1")
 		return 2
 	}

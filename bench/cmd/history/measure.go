@@ -180,7 +180,7 @@ func measureMigrate(ctx context.Context, c config, s *stack, r *sizeResult) erro
 	}
 	logf("  copied the schema v2 database in %s", time.Since(start).Round(time.Millisecond))
 	lifted := ""
-	for i := 0; i < c.repeat; i++ {
+	for i := 0; i < c.migrateRuns; i++ {
 		if err := s.admin(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY`, try, v2)); err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func measureMigrate(ctx context.Context, c config, s *stack, r *sizeResult) erro
 		if cr.exit != 0 {
 			return fmt.Errorf("recordshop migrate: exit %d: %s", cr.exit, lastLines(cr.out, 1))
 		}
-		if i < c.repeat-1 {
+		if i < c.migrateRuns-1 {
 			if err := s.admin(ctx, `DROP DATABASE `+try); err != nil {
 				return err
 			}
