@@ -250,7 +250,8 @@ func (r *Discs) Ledger(ctx context.Context, qs ...LedgerQuery) (map[int64]*Ledge
 				return err
 			}
 			for id, d := range out {
-				if off := buyersOff(d.Confirmed, recount[id]); off != "" {
+				// disc_buyers counts units where a limit needs them (migration 7): only there must it agree.
+				if off := buyersOff(d.Confirmed, recount[id]); off != "" && d.Limit > 0 {
 					d.TotalsOff = append(d.TotalsOff, off)
 				}
 				d.Confirmed = recount[id]

@@ -29,8 +29,9 @@ func TestTotalsBackfillOnline(t *testing.T) {
 	for _, stmt := range []string{
 		`INSERT INTO customers (document, name, email, birth_date)
 		 SELECT lpad(i::text, 11, '0'), 'Buyer ' || i, 'b' || i || '@example.com', '1990-01-01' FROM generate_series(1, 50) i`,
-		`INSERT INTO discs (name, artist, release_year, style, price_cents, stock)
-		 SELECT 'Disc ' || i, 'Artist', 2000, 'Rock', 1000, 100000 FROM generate_series(1, 120) i`,
+		// A limit on every disc, far above what anyone buys: disc_buyers counts units where a limit needs them.
+		`INSERT INTO discs (name, artist, release_year, style, price_cents, stock, per_customer_limit)
+		 SELECT 'Disc ' || i, 'Artist', 2000, 'Rock', 1000, 100000, 1000000 FROM generate_series(1, 120) i`,
 		`INSERT INTO stock_events (disc_id, version, delta, reason, applied_at) SELECT id, 1, 100000, 'create', now() FROM discs`,
 		`INSERT INTO orders (id, customer_id, disc_id, quantity, unit_price_cents, reserved_at, stream_partition, stream_id)
 		 SELECT gen_random_uuid(), 1 + (i % 50), d.id, 1 + (i % 3), 1000, now() - i * interval '1 minute', d.id % 16, (1000 + i) || '-0'
