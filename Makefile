@@ -81,10 +81,18 @@ fuzz:
 # bench starts its own stacks (Postgres with fsync on, Redis with AOF everysec), runs the launch scenarios with
 # vegeta, verifies the invariants after each and writes bench/results/<scenario>.md; a broken invariant fails it.
 .PHONY: bench
-bench:
+bench: bench-tools
 	$(GO) build -o $(BIN) ./cmd/recordshop
 	$(GO) build -o bin/bench-ceiling ./bench/cmd/ceiling
 	$(GO) run ./bench/cmd/launchbench -recordshop $(BIN) -ceiling bin/bench-ceiling -out bench/results
+
+# bench-tools installs wrk, the light closed-loop loader of the saturation scenario (apt-get when root on
+# Debian or Ubuntu; otherwise it prints the command and stops).
+.PHONY: bench-tools
+bench-tools:
+	@command -v wrk >/dev/null && command -v taskset >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y wrk util-linux; \
+		else echo "make bench needs wrk and taskset: sudo apt-get install -y wrk util-linux" >&2; exit 2; fi; }
 
 # bench-history fills a fresh Postgres with 1M and then 10M orders of valid history (fill at schema version 2,
 # then `recordshop migrate`), and times reconcile, --disc, the cold start, --rebuild and the order lists at both
