@@ -215,7 +215,7 @@ func machineInfo(c config) machine {
 	if out, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(out) > 0 {
 		tree += ", with uncommitted changes"
 	}
-	add("tree", tree+" (the binary measured is "+c.recordshop+", built from it by the caller)")
+	add("tree", tree+" (the binary measured, "+filepath.Base(c.recordshop)+", built from it by the caller)")
 	return m
 }
 
