@@ -76,8 +76,8 @@ type ReconcileConfig struct {
 	StuckAfter time.Duration // pending orders and unapplied events older than this are stuck (default 1 min)
 	Chunk      int           // discs per snapshot and ledger read (default 500)
 	Attempts   int           // a disc must show the same drift this many times in a row (default 3)
-	// Workers is how many partitions are checked at once (default 4): each chunk is its own snapshot of
-	// both stores, so partitions are independent, and a store's round trips overlap with another's work.
+	// Workers is how many partitions' Redis snapshots are read at once (default 4): each chunk is a snapshot
+	// of its own, so partitions are independent, and Redis' round trips overlap with the reading of replies.
 	Workers  int
 	Progress func(done, total int) // called from one goroutine at a time
 	// Full recounts every order and stock event of each disc instead of reading the running totals, and
@@ -268,8 +268,8 @@ func (r *redisReconcile) check(ctx context.Context, discID int64) (Report, error
 
 // checkPartitions checks every partition's discs and returns the verdicts of each partition in partition
 // order. A first look reads Redis chunk by chunk (cfg.Chunk discs a snapshot, cfg.Workers partitions at a
-// time), then the Postgres ledger of all of them in one snapshot, whose reads cost what the shop's rows cost
-// rather than a round trip per chunk; the discs that disagree are looked at again, chunk by chunk (checkChunk),
+// time), then the Postgres ledger of all of them after every Redis snapshot (withLedger: two transactions of
+// half the partitions each), whose reads cost what the shop's rows cost rather than a round trip per chunk; the discs that disagree are looked at again, chunk by chunk (checkChunk),
 // and only drift that stays is reported. The first error stops the rest.
 func (r *redisReconcile) checkPartitions(ctx context.Context, byPartition map[int][]int64, counted map[int64]bool, partitions, total int) ([]verdicts, error) {
 	chunks, err := r.snapshotAll(ctx, byPartition, partitions, counted)
