@@ -38,10 +38,11 @@ type OrderStream interface {
 	// Claim gives consumer entries another consumer left unacknowledged for minIdle, scanning from `from`
 	// ("" starts); next is where the scan goes on, "" once it went round.
 	Claim(ctx context.Context, p int, consumer string, minIdle time.Duration, from string, count int) (claimed []rsredis.Entry, next string, err error)
-	// AckAndDrop acknowledges entries that are in Postgres and drops them and their pending records.
+	// AckAndDrop acknowledges the stream entries of done (every order of each) and drops their pending records.
 	AckAndDrop(ctx context.Context, p int, done []rsredis.Entry) error
-	// DeadLetter moves an entry Postgres can never take to the dead letters, with its cause.
-	DeadLetter(ctx context.Context, p int, e rsredis.Entry, cause error) error
+	// DeadLetter moves an order Postgres can never take to the dead letters, with its cause, once; its entry
+	// is acknowledged with the others (AckAndDrop).
+	DeadLetter(ctx context.Context, p int, e rsredis.Entry, cause error) (added bool, err error)
 	// Backlog is the number of partition p's confirmed orders not in Postgres yet.
 	Backlog(ctx context.Context, p int) (int64, error)
 }
@@ -223,55 +224,88 @@ const flushTimeout = pg.StatementTimeout + 2*time.Second
 
 var errInjectedCrash = errors.New("writer: crash injected by AfterCommit")
 
-// flush writes one batch and acknowledges it. An entry whose record cannot be read is dead-lettered at once. A
-// batch Postgres refuses as data is written entry by entry so one poison entry cannot hold back the partition;
-// an entry refused MaxDeliveries times is dead-lettered. The writes get their own deadline rather than ctx, so
-// a shutdown still lands what was read. retry reports an entry left unacknowledged for another try.
+// flush writes the orders of one read and acknowledges their stream entries. An order whose record cannot be
+// read is dead-lettered at once. A batch Postgres refuses as data is written order by order so one poison order
+// cannot hold back the partition; an order refused MaxDeliveries times is dead-lettered. A stream entry is
+// acknowledged once each of its orders is in Postgres or in the dead letters; one with an order left for another
+// try stays, and its other orders are written again (changing nothing) when it is read again. The writes get their
+// own deadline rather than ctx, so a shutdown still lands what was read. retry reports an order left for another
+// try.
 func (w *Writer) flush(ctx context.Context, p int, entries []rsredis.Entry, failures map[string]int) (retry bool, err error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
+	done := make([]rsredis.Entry, 0, len(entries)) // in Postgres or in the dead letters
 	batch := make([]rsredis.Entry, 0, len(entries))
 	for _, e := range entries {
 		if e.Err != nil {
 			if err := w.deadLetter(wctx, p, e, e.Err); err != nil {
 				return false, err
 			}
+			done = append(done, e)
 			continue
 		}
 		batch = append(batch, e)
 	}
-	if len(batch) == 0 {
-		return false, nil
-	}
-	err = w.commit(wctx, p, batch)
-	if err == nil || !pg.IsDataError(err) {
-		return false, err
-	}
-	// Some entry is poison: find it by writing one at a time.
-	for _, e := range batch {
-		err := w.commit(wctx, p, []rsredis.Entry{e})
-		if err == nil {
-			continue
-		}
-		if !pg.IsDataError(err) {
+	if len(batch) > 0 {
+		err = w.insert(wctx, p, batch)
+		switch {
+		case err == nil:
+			done = append(done, batch...)
+		case !pg.IsDataError(err):
 			return false, err
-		}
-		failures[e.ID]++
-		if failures[e.ID] < max(w.cfg.MaxDeliveries, 1) {
-			w.log.Warn("postgres refused an order entry; will retry", zap.Int("partition", p), zap.String("entry", e.ID), zap.Error(err))
-			retry = true
-			continue
-		}
-		delete(failures, e.ID)
-		if err := w.deadLetter(wctx, p, e, err); err != nil {
-			return false, err
+		default:
+			// Some order is poison: find it by writing one at a time.
+			for _, e := range batch {
+				err := w.insert(wctx, p, []rsredis.Entry{e})
+				if err == nil {
+					done = append(done, e)
+					continue
+				}
+				if !pg.IsDataError(err) {
+					return false, err
+				}
+				key := e.ID + " " + e.Order.ID.String()
+				failures[key]++
+				if failures[key] < max(w.cfg.MaxDeliveries, 1) {
+					w.log.Warn("postgres refused an order; will retry", zap.Int("partition", p), zap.String("entry", e.ID),
+						zap.String("order", e.Order.ID.String()), zap.Error(err))
+					retry = true
+					continue
+				}
+				delete(failures, key)
+				if err := w.deadLetter(wctx, p, e, err); err != nil {
+					return false, err
+				}
+				done = append(done, e)
+			}
 		}
 	}
-	return retry, nil
+	return retry, w.stream.AckAndDrop(wctx, p, whole(entries, done))
 }
 
-// commit inserts entries in one transaction, then acknowledges them and drops their pending records.
-func (w *Writer) commit(ctx context.Context, p int, batch []rsredis.Entry) error {
+// whole returns the orders of done whose stream entry has every order of entries in done, in stream order.
+func whole(entries, done []rsredis.Entry) []rsredis.Entry {
+	if len(done) == len(entries) {
+		return entries
+	}
+	left := map[string]int{} // entry id -> its orders not done
+	for _, e := range entries {
+		left[e.ID]++
+	}
+	for _, e := range done {
+		left[e.ID]--
+	}
+	out := make([]rsredis.Entry, 0, len(done))
+	for _, e := range entries {
+		if left[e.ID] == 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// insert puts orders in Postgres in one transaction (an order Postgres has already changes nothing).
+func (w *Writer) insert(ctx context.Context, p int, batch []rsredis.Entry) error {
 	start := time.Now()
 	orders := make([]model.Order, len(batch))
 	ids := make([]string, len(batch))
@@ -288,9 +322,6 @@ func (w *Writer) commit(ctx context.Context, p int, batch []rsredis.Entry) error
 			return fmt.Errorf("%w: %w", errInjectedCrash, err)
 		}
 	}
-	if err := w.stream.AckAndDrop(ctx, p, batch); err != nil {
-		return err
-	}
 	w.metrics.flushed.Add(float64(inserted))
 	w.metrics.batchSize.Observe(float64(len(batch)))
 	w.metrics.flushLatency.Observe(committed.Sub(start).Seconds())
@@ -300,18 +331,20 @@ func (w *Writer) commit(ctx context.Context, p int, batch []rsredis.Entry) error
 	return nil
 }
 
-// deadLetter moves an entry Postgres can never take to the partition's dead-letter stream, acknowledges it
-// and drops its pending record, so the partition keeps flowing. reconcile reports every dead letter.
+// deadLetter moves an order Postgres can never take to the partition's dead-letter stream and drops its
+// pending record, so the partition keeps flowing; flush acknowledges its stream entry. reconcile reports every
+// dead letter.
 func (w *Writer) deadLetter(ctx context.Context, p int, e rsredis.Entry, cause error) error {
-	if err := w.stream.DeadLetter(ctx, p, e, cause); err != nil {
-		return err
+	added, err := w.stream.DeadLetter(ctx, p, e, cause)
+	if err != nil || !added {
+		return err // not added: it went before, and was counted and logged then
 	}
 	orderID := ""
 	if e.Err == nil {
 		orderID = e.Order.ID.String()
 	}
 	w.metrics.deadLetters.Inc()
-	w.log.Error("order entry moved to the dead letters", zap.Int("partition", p), zap.String("entry", e.ID),
+	w.log.Error("order moved to the dead letters", zap.Int("partition", p), zap.String("entry", e.ID),
 		zap.String("order", orderID), zap.Error(cause))
 	return nil
 }

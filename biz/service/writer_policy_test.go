@@ -236,16 +236,15 @@ func (s *fakeStream) AckAndDrop(_ context.Context, _ int, done []rsredis.Entry) 
 	return nil
 }
 
-func (s *fakeStream) DeadLetter(_ context.Context, _ int, e rsredis.Entry, cause error) error {
+func (s *fakeStream) DeadLetter(_ context.Context, _ int, e rsredis.Entry, cause error) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.drop(e.ID)
 	why := "refused by postgres"
 	if !errors.Is(cause, model.ErrConstraint) {
 		why = "unreadable"
 	}
 	s.dead = append(s.dead, entryName(e)+": "+why)
-	return nil
+	return true, nil
 }
 
 func (s *fakeStream) Backlog(context.Context, int) (int64, error) {
@@ -480,7 +479,7 @@ func TestWriterPolicy(t *testing.T) {
 	}, {
 		name:  "an unreadable entry is dead-lettered at once and its batch goes on",
 		setup: func(s *fakeStream, _ *fakeStore) { s.add("a", "junk", "b") },
-		want: policyOutcome{Trace: []string{"a b"}, Acked: []string{"a", "b"}, Dead: []string{"junk: unreadable"},
+		want: policyOutcome{Trace: []string{"a b"}, Acked: []string{"a", "junk", "b"}, Dead: []string{"junk: unreadable"},
 			Stored: []string{"a", "b"}, Units: 4, Flushed: 2, DeadN: 1},
 	}, {
 		name: "an order postgres refuses is dead-lettered after MaxDeliveries without holding back its batch",
@@ -493,7 +492,7 @@ func TestWriterPolicy(t *testing.T) {
 		want: policyOutcome{
 			Trace: []string{"a p b: refused", "a", "p: refused", "b",
 				"p: refused", "p: refused", "p: refused", "p: refused"},
-			Acked: []string{"a", "b"}, Dead: []string{"p: refused by postgres"},
+			Acked: []string{"a", "b", "p"}, Dead: []string{"p: refused by postgres"},
 			Stored: []string{"a", "b"}, Units: 4, Flushed: 2, DeadN: 1},
 	}, {
 		name: "postgres down: the batch is retried with backoff and lands once",

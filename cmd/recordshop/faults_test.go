@@ -455,7 +455,7 @@ func TestFaultPoisonEntryDeadLettered(t *testing.T) {
 	if v, err := e.metric("recordshop_writer_dead_letters_total"); err != nil || v != "2" {
 		t.Errorf("recordshop_writer_dead_letters_total = %q (%v); want 2", v, err)
 	}
-	if n := serve.stderr.count("order entry moved to the dead letters"); n != 2 {
+	if n := serve.stderr.count("order moved to the dead letters"); n != 2 {
 		t.Errorf("%d dead-letter log lines; want 2", n)
 	}
 	t.Logf("2 entries dead-lettered in partition %d while %d orders of the launch reached postgres", p, len(l.confirmedIDs()))

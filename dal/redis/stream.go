@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -14,24 +15,28 @@ import (
 // StreamGroup is the consumer group of the writers on every partition stream.
 const StreamGroup = "writers"
 
-// Entry is one order entry of a partition stream, as a writer reads it.
+// Entry is one order of a partition stream, as a writer reads it. A stream entry holds the orders of one
+// reserve.lua batch, one record per line, so several Entries can share an ID: they are acknowledged together,
+// once every one of them is in Postgres or in the dead letters.
 type Entry struct {
 	ID     string      // the stream entry id
 	Record string      // the order record as the stream holds it ("" when the entry has none)
 	Order  model.Order // read from Record, with its stream position; the zero Order when Err is set
-	Err    error       // the record cannot be read: the entry is poison, and only the dead letters can take it
+	Err    error       // the record cannot be read: it is poison, and only the dead letters can take it
 }
 
-// entries reads the order of each stream message.
+// entries reads the orders of each stream message.
 func entries(p int, msgs []goredis.XMessage) []Entry {
-	out := make([]Entry, len(msgs))
-	for i, m := range msgs {
-		rec, _ := m.Values["o"].(string)
-		e := Entry{ID: m.ID, Record: rec}
-		if e.Order, e.Err = ParseRecord(rec); e.Err == nil {
-			e.Order.StreamPartition, e.Order.StreamID = p, m.ID
+	out := make([]Entry, 0, len(msgs))
+	for _, m := range msgs {
+		body, _ := m.Values["o"].(string)
+		for rec := range strings.SplitSeq(body, "\n") {
+			e := Entry{ID: m.ID, Record: rec}
+			if e.Order, e.Err = ParseRecord(rec); e.Err == nil {
+				e.Order.StreamPartition, e.Order.StreamID = p, m.ID
+			}
+			out = append(out, e)
 		}
-		out[i] = e
 	}
 	return out
 }
@@ -43,11 +48,12 @@ type Streams struct {
 	rdb  goredis.UniversalClient
 	keys Keys
 	ack  *goredis.Script
+	dead *goredis.Script
 }
 
 // NewStreams returns the order streams of the key layout over rdb.
 func NewStreams(rdb goredis.UniversalClient, keys Keys) *Streams {
-	return &Streams{rdb: rdb, keys: keys, ack: goredis.NewScript(lua.Ack)}
+	return &Streams{rdb: rdb, keys: keys, ack: goredis.NewScript(lua.Ack), dead: goredis.NewScript(lua.DeadLetter)}
 }
 
 // Partitions is the number of partition streams.
@@ -117,18 +123,24 @@ func (s *Streams) Claim(ctx context.Context, p int, consumer string, minIdle tim
 	return entries(p, msgs), next, nil
 }
 
-// AckAndDrop acknowledges entries that are in Postgres now, drops their pending records and trims the stream
-// (which holds only what Postgres may not have yet) of every entry no consumer still holds, in one script
-// (ack.lua): a few commands per batch, not one per order.
+// AckAndDrop acknowledges the stream entries of done, whose orders are all in Postgres (or in the dead
+// letters) now, drops their pending records and trims the stream (which holds only what Postgres may not have
+// yet) of every entry no consumer still holds, in one script (ack.lua): a few commands per batch, not one per
+// order. The caller passes every order of each entry it acknowledges.
 func (s *Streams) AckAndDrop(ctx context.Context, p int, done []Entry) error {
 	if len(done) == 0 {
 		return nil
 	}
 	args := make([]any, 2, 2+2*len(done))
-	args[0], args[1] = StreamGroup, len(done)
+	args[0] = StreamGroup
+	last := ""
 	for _, e := range done {
-		args = append(args, e.ID)
+		if e.ID != last { // an entry's orders come together
+			args = append(args, e.ID)
+			last = e.ID
+		}
 	}
+	args[1] = len(args) - 2
 	for _, e := range done {
 		if e.Err == nil {
 			args = append(args, e.Order.ID.String())
@@ -140,25 +152,21 @@ func (s *Streams) AckAndDrop(ctx context.Context, p int, done []Entry) error {
 	return nil
 }
 
-// DeadLetter moves an entry Postgres can never take to the partition's dead-letter stream, with the cause,
-// acknowledges it and drops it from the stream and (when its record could be read) from the pending orders,
-// in one MULTI/EXEC. reconcile reports every dead letter and can requeue it (RequeueDeadLetters).
-func (s *Streams) DeadLetter(ctx context.Context, p int, e Entry, cause error) error {
-	stream := s.keys.Stream(p)
-	_, err := s.rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
-		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: s.keys.DeadLetters(p), Values: map[string]any{
-			"entry": e.ID, "o": e.Record, "error": cause.Error()}})
-		pipe.XAck(ctx, stream, StreamGroup, e.ID)
-		pipe.XDel(ctx, stream, e.ID)
-		if e.Err == nil {
-			pipe.HDel(ctx, s.keys.Pending(p), e.Order.ID.String())
-		}
-		return nil
-	})
-	if err != nil {
-		return wrap("redis.dead_letter", err)
+// DeadLetter copies an order Postgres can never take to the partition's dead-letter stream, with the cause,
+// and drops its pending record, in one script (deadletter.lua); its stream entry is acknowledged with its
+// siblings (AckAndDrop). An order dead-lettered before (by a writer that died before the acknowledgement and
+// read the entry again) is not copied twice. reconcile reports every dead letter and
+// can requeue it (RequeueDeadLetters). added is false for an order dead-lettered before.
+func (s *Streams) DeadLetter(ctx context.Context, p int, e Entry, cause error) (added bool, err error) {
+	id := ""
+	if e.Err == nil {
+		id = e.Order.ID.String()
 	}
-	return nil
+	n, err := s.dead.Run(ctx, s.rdb, []string{s.keys.DeadLetters(p), s.keys.Pending(p)}, e.ID, e.Record, cause.Error(), id).Int()
+	if err != nil {
+		return false, wrap("redis.dead_letter", err)
+	}
+	return n == 1, nil
 }
 
 // Backlog is the number of partition p's confirmed orders that are not in Postgres yet.

@@ -115,10 +115,23 @@ func TestStreamsCarryOrdersToTheWriter(t *testing.T) {
 				t.Fatalf("stream holds %d entries after acknowledging 2 of 4 (err %v); want the 2 still held", n, err)
 			}
 			cause := errors.New("postgres refused it")
-			if err := s.DeadLetter(ctx, p, claimed[2], cause); err != nil {
-				t.Fatal(err)
+			if added, err := s.DeadLetter(ctx, p, claimed[2], cause); err != nil || !added {
+				t.Fatalf("dead-lettering an order: added %v, err %v", added, err)
 			}
-			if err := s.DeadLetter(ctx, p, claimed[3], claimed[3].Err); err != nil {
+			if added, err := s.DeadLetter(ctx, p, claimed[3], claimed[3].Err); err != nil || !added {
+				t.Fatalf("dead-lettering the junk: added %v, err %v", added, err)
+			}
+			// A writer that died before acknowledging reads the order again and dead-letters it again: once is kept.
+			if added, err := s.DeadLetter(ctx, p, claimed[2], cause); err != nil || added {
+				t.Fatalf("dead-lettering the order again: added %v, err %v; want nothing added", added, err)
+			}
+			if n, err := f.rdb.XLen(ctx, f.k.DeadLetters(p)).Result(); err != nil || n != 2 {
+				t.Fatalf("%d dead letters (err %v); want the refused order once and the junk", n, err)
+			}
+			if own, err := s.ReadOwn(ctx, p, "b", 10); err != nil || len(own) != 2 {
+				t.Fatalf("b's history after dead-lettering: %d entries, err %v; want both until acknowledged", len(own), err)
+			}
+			if err := s.AckAndDrop(ctx, p, claimed[2:]); err != nil {
 				t.Fatal(err)
 			}
 			if own, err := s.ReadOwn(ctx, p, "b", 10); err != nil || len(own) != 0 {

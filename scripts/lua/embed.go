@@ -18,6 +18,11 @@ var Reserve string
 //go:embed ack.lua
 var Ack string
 
+// DeadLetter is deadletter.lua: an order Postgres can never take moves to the dead letters, once.
+//
+//go:embed deadletter.lua
+var DeadLetter string
+
 // Apply is apply.lua: a Postgres stock change applied once and in version order.
 //
 //go:embed apply.lua
