@@ -2,11 +2,16 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -103,6 +108,7 @@ func TestWriterBatchGathersOrdersAfterItsFirst(t *testing.T) {
 	}
 	f.buy(t, d.ID, buyers[1:])
 	f.waitOrders(t, d.ID, 10, 30*time.Second)
+	testenv.Eventually(t, 30*time.Second, "the commit recorded", func() bool { return len(b.get()) >= 1 })
 	if got := b.get(); len(got) != 1 || got[0] != 10 {
 		t.Fatalf("batches committed: %v; want one batch of all 10 orders", got)
 	}
@@ -119,7 +125,85 @@ func TestWriterFullBatchDoesNotWait(t *testing.T) {
 	// A gathering window far longer than the test: only full batches can land in time.
 	b, _ := f.startWriter(t, 5, 10*time.Minute)
 	f.waitOrders(t, d.ID, 10, 30*time.Second)
+	// The rows are visible at the commit; the batch is recorded just after it.
+	testenv.Eventually(t, 30*time.Second, "both commits recorded", func() bool { return len(b.get()) >= 2 })
 	if got := b.get(); len(got) != 2 || got[0] != 5 || got[1] != 5 {
 		t.Fatalf("batches committed: %v; want two full batches of 5", got)
+	}
+}
+
+// failFirstAck is the writer's order stream on Redis whose first acknowledgement is lost, as when the writer
+// dies after it dead-lettered an order and before it acknowledged the order's stream entry.
+type failFirstAck struct {
+	service.OrderStream
+	failed atomic.Bool
+}
+
+func (s *failFirstAck) AckAndDrop(ctx context.Context, p int, done []rsredis.Entry) error {
+	if s.failed.CompareAndSwap(false, true) {
+		return errors.New("connection reset by peer")
+	}
+	return s.OrderStream.AckAndDrop(ctx, p, done)
+}
+
+// TestWriterEntryWithAPoisonOrder puts three orders in one stream entry, as reserve.lua writes a batch, the
+// middle one for a customer Postgres does not know. The other two land, the poison order reaches the dead
+// letters once although the first acknowledgement is lost and the entry is read again, and nothing is left in
+// the stream or the pending orders.
+func TestWriterEntryWithAPoisonOrder(t *testing.T) {
+	f := newFixture(t)
+	d := f.disc(t, 100)
+	keys := f.gate.Keys()
+	p := keys.Partition(d.ID)
+	ctx := context.Background()
+	buyers := []int64{f.customer(t, 400).ID, 1 << 50, f.customer(t, 401).ID}
+	recs := make([]string, len(buyers))
+	for i, c := range buyers {
+		o := model.Order{ID: uuid.Must(uuid.NewV7()), CustomerID: c, DiscID: d.ID, Quantity: 1, UnitPriceCents: d.PriceCents,
+			ReservedAt: time.Now()}
+		recs[i] = rsredis.Record(o)
+		if err := f.rdb.HSet(ctx, keys.Pending(p), o.ID.String(), recs[i]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: keys.Stream(p), Values: map[string]any{"o": strings.Join(recs, "\n")}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	stream := &failFirstAck{OrderStream: rsredis.NewStreams(f.rdb, keys)}
+	wctx, cancel := context.WithCancel(ctx)
+	w := service.NewWriter(stream, pg.NewOrders(f.pool), service.WriterConfig{Consumer: t.Name(), BatchSize: 10,
+		ClaimIdle: time.Minute, MaxDeliveries: 1}, nil, zap.NewNop())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	testenv.Eventually(t, 30*time.Second, "the entry acknowledged and its pending records dropped", func() bool {
+		n, err := f.rdb.XLen(ctx, keys.Stream(p)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := f.rdb.HLen(ctx, keys.Pending(p)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 0 && left == 0
+	})
+	if !stream.failed.Load() {
+		t.Fatal("no acknowledgement was lost: the test proves nothing")
+	}
+	var landed int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE disc_id = $1`, d.ID).Scan(&landed); err != nil {
+		t.Fatal(err)
+	}
+	if landed != 2 {
+		t.Errorf("postgres holds %d orders of the disc, want the 2 good ones", landed)
+	}
+	dead, err := f.rdb.XRange(ctx, keys.DeadLetters(p), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].Values["o"] != recs[1] {
+		t.Fatalf("%d dead letters; want the poison order's record once", len(dead))
 	}
 }
