@@ -6,12 +6,14 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -349,16 +351,20 @@ func TestReserveUnderContention(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamed := map[string]bool{}
+	records := 0
 	for _, e := range entries {
-		o, err := rsredis.ParseRecord(e.Values["o"].(string))
-		if err != nil {
-			t.Fatal(err)
+		for rec := range strings.SplitSeq(e.Values["o"].(string), "\n") {
+			o, err := rsredis.ParseRecord(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			streamed[o.ID.String()] = true
+			records++
 		}
-		streamed[o.ID.String()] = true
 	}
-	if len(entries) != stock || !maps.Equal(sold, streamed) {
-		t.Errorf("stream has %d entries for %d distinct orders; want exactly the %d reserved orders",
-			len(entries), len(streamed), len(sold))
+	if records != stock || !maps.Equal(sold, streamed) {
+		t.Errorf("stream has %d records for %d distinct orders; want exactly the %d reserved orders",
+			records, len(streamed), len(sold))
 	}
 	pending, err := f.rdb.HKeys(ctx, f.k.Pending(p)).Result()
 	if err != nil {
@@ -608,5 +614,77 @@ func TestConcurrentReservationsGoTogether(t *testing.T) {
 	t.Logf("%d reservations in %d script calls", reservations, calls)
 	if reservations != buyers || calls >= buyers {
 		t.Fatalf("%d reservations in %d script calls; want all %d, in fewer calls", reservations, calls, buyers)
+	}
+
+	// A batch's orders share one stream entry: the writer reads each order once, at the position its answer
+	// named, and the entries are fewer than the orders.
+	s := rsredis.NewStreams(f.rdb, f.k)
+	p := f.k.Partition(discID)
+	if err := s.EnsureGroup(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.ReadNew(t.Context(), p, "w", -1, buyers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uuid.UUID]string{first.ID: ""}
+	for _, res := range results {
+		if res.Code == rsredis.Reserved {
+			want[res.Order.ID] = res.StreamID
+		}
+	}
+	got := map[uuid.UUID]string{}
+	ids := map[string]bool{}
+	for _, e := range read {
+		if e.Err != nil {
+			t.Fatalf("entry %s: %v", e.ID, e.Err)
+		}
+		if _, twice := got[e.Order.ID]; twice {
+			t.Fatalf("order %s read twice", e.Order.ID)
+		}
+		got[e.Order.ID], ids[e.ID] = e.Order.StreamID, true
+	}
+	want[first.ID] = got[first.ID] // reserved alone, before the hook counted
+	if !maps.Equal(want, got) {
+		t.Fatalf("the stream holds %d orders, want the %d reserved, each at the position its answer named", len(got), len(want))
+	}
+	if len(ids) >= len(got) {
+		t.Fatalf("%d stream entries for %d orders; want the batches' orders sharing entries", len(ids), len(got))
+	}
+}
+
+// TestBatchCountsOneBuyersOrdersAsItGoes sends one buyer's orders of a limited disc together: each order of a
+// batch sees the units the ones before it took, so the limit holds inside a batch as between batches.
+func TestBatchCountsOneBuyersOrdersAsItGoes(t *testing.T) {
+	const tries, maxUnits = 20, 3
+	f := realRedis(t)
+	f.load(*liveDisc(discID, 100, limit(maxUnits)), nil)
+	counter := &scriptCalls{}
+	f.rdb.AddHook(counter)
+	results := make([]rsredis.ReserveResult, tries)
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		wg.Go(func() { results[i], errs[i] = f.g.Reserve(t.Context(), request(buyer, discID, 1, "")) })
+	}
+	wg.Wait()
+	counts := map[rsredis.ReserveCode]int{}
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		counts[res.Code]++
+	}
+	if counts[rsredis.Reserved] != maxUnits || counts[rsredis.OverLimit] != tries-maxUnits {
+		t.Fatalf("answers %v; want %d reserved and %d over the limit", counts, maxUnits, tries-maxUnits)
+	}
+	if units, _ := f.rdb.HGet(t.Context(), f.k.Bought(discID), strconv.FormatInt(buyer, 10)).Int(); units != maxUnits {
+		t.Fatalf("the buyer holds %d units in Redis, want %d", units, maxUnits)
+	}
+	if avail, _ := f.rdb.HGet(t.Context(), f.k.Disc(discID), "avail").Int(); avail != 100-maxUnits {
+		t.Fatalf("avail %d, want %d", avail, 100-maxUnits)
+	}
+	if calls := counter.calls.Load(); calls >= tries {
+		t.Fatalf("%d orders in %d script calls: no batch held two of them, the test proves nothing", tries, calls)
 	}
 }

@@ -3,7 +3,7 @@
 --
 -- KEYS (all in one partition, so one slot: they share the hash tag {p})
 --   1 inactive set      ids of deactivated customers
---   2 order stream      one entry per confirmed order, field "o" = the order record
+--   2 order stream      one entry per batch that confirmed orders, field "o" = their records, one per line
 --   3 pending hash      order id -> order record, for orders not yet in Postgres
 --   4 batch answer      the answers of this batch, kept ARGV[4] seconds once it took units: a client that
 --                       repeats the command because its answer was lost gets them again, and nothing is taken
@@ -26,7 +26,7 @@
 --   Idempotency-Key), idempotency TTL (whole seconds >= 1), idempotency key ("" = none), the customer's units
 --   of the disc in Postgres ("" = not read; for a disc with known = 0), the disc's stock version that read saw
 -- Returns one answer per order, in order: {code, ...}
---   1 OK            {1, record, stream id}
+--   1 OK            {1, record, stream id of the batch's entry}
 --   2 REPLAY        {2, record}          the same request was answered before
 --   3 SOLD_OUT      {3, units left}
 --   4 LIMIT         {4, units the customer may still buy}
@@ -41,14 +41,71 @@
 --
 -- Invariant: avail never goes below zero and every unit taken is in exactly one stream entry and one pending
 -- record, in the same atomic step; a replayed request, or a repeated batch, takes nothing. With a limit, the
--- customer's units count every unit they hold.
+-- customer's units count every unit they hold. The batch reads each key once and writes it once, after its last
+-- order: what an order changed is what the next order of the batch sees, as if each had run alone.
 
 local kept = redis.call('GET', KEYS[4])
 if kept then
   return cjson.decode(kept)
 end
 
-local backlog = nil -- read once, counted up as the batch takes orders
+-- A batch reads each disc's hash once and writes what it changed once, after its last order: orders of one
+-- launch mostly share their disc, and a command per order per key is what a batch is there to save.
+local discs = {}     -- disc key -> its fields, as numbers, with avail counted down as the batch takes units
+local discOrder = {} -- disc keys in the order first seen, for writing them back
+local bought = {}    -- bought key -> customer id -> units, as read or written in this batch
+local boughtSet = {} -- bought key -> flat {customer, units, ...} of what to write back
+local boughtOrder = {}
+local records = {}   -- the records the batch confirmed, for its stream entry
+local pending = {}   -- flat {order id, record, ...} for the pending hash
+local backlog = nil  -- read once, counted up as the batch takes orders
+
+local function disc(key)
+  local d = discs[key]
+  if d == nil then
+    local f = redis.call('HMGET', key, 'avail', 'price', 'limit', 'starts', 'active', 'ver', 'known')
+    if not f[1] or f[5] ~= '1' then
+      d = false
+    else
+      d = {avail = tonumber(f[1]), price = f[2], limit = tonumber(f[3]), starts = tonumber(f[4]), ver = f[6],
+        known = f[7] ~= '0', took = 0}
+    end
+    discs[key] = d
+    discOrder[#discOrder + 1] = key
+  end
+  return d
+end
+
+local function units(key, customer)
+  local b = bought[key]
+  if b == nil then
+    b = {}
+    bought[key] = b
+  end
+  local u = b[customer]
+  if u == nil then
+    u = redis.call('HGET', key, customer)
+    if u then
+      u = tonumber(u)
+    else
+      u = false
+    end
+    b[customer] = u
+  end
+  return u
+end
+
+local function setUnits(key, customer, u)
+  bought[key][customer] = u
+  local w = boughtSet[key]
+  if w == nil then
+    w = {}
+    boughtSet[key] = w
+    boughtOrder[#boughtOrder + 1] = key
+  end
+  w[#w + 1] = customer
+  w[#w + 1] = u
+end
 
 -- reserve answers the order whose keys start at KEYS[k] and whose arguments start at ARGV[a].
 local function reserve(k, a)
@@ -69,43 +126,42 @@ local function reserve(k, a)
     end
   end
 
-  local d = redis.call('HMGET', KEYS[k], 'avail', 'price', 'limit', 'starts', 'active', 'ver', 'known')
-  if not d[1] or d[5] ~= '1' then
+  local d = disc(KEYS[k])
+  if not d then
     return {7}
   end
-  if tonumber(ARGV[a + 4]) < tonumber(d[4]) then
-    return {5, tonumber(d[4])}
+  if tonumber(ARGV[a + 4]) < d.starts then
+    return {5, d.starts}
   end
   if redis.call('SISMEMBER', KEYS[1], ARGV[a + 1]) == 1 then
     return {6}
   end
 
   local qty = tonumber(ARGV[a + 3])
-  local limit = tonumber(d[3])
-  local bought = 0
-  if limit > 0 then
-    local have = redis.call('HGET', KEYS[k + 1], ARGV[a + 1])
-    if have then
-      bought = tonumber(have)
-    elseif d[7] == '0' then
-      if tonumber(d[1]) < qty then
-        return {3, math.max(tonumber(d[1]), 0)} -- sold out: no need to ask Postgres for the units
+  local have = 0
+  if d.limit > 0 then
+    have = units(KEYS[k + 1], ARGV[a + 1])
+    if not have then
+      have = 0
+      if not d.known then
+        if d.avail < qty then
+          return {3, math.max(d.avail, 0)} -- sold out: no need to ask Postgres for the units
+        end
+        -- Postgres' count is exact only at the version Redis is at: a cancel committed there and not applied
+        -- here yet (or the reverse) would be counted twice or not at all.
+        if ARGV[a + 8] == '' or ARGV[a + 9] ~= d.ver then
+          return {10, tonumber(d.ver)}
+        end
+        have = tonumber(ARGV[a + 8])
+        setUnits(KEYS[k + 1], ARGV[a + 1], have)
       end
-      -- Postgres' count is exact only at the version Redis is at: a cancel committed there and not applied here
-      -- yet (or the reverse) would be counted twice or not at all.
-      if ARGV[a + 8] == '' or ARGV[a + 9] ~= d[6] then
-        return {10, tonumber(d[6])}
-      end
-      bought = tonumber(ARGV[a + 8])
-      redis.call('HSET', KEYS[k + 1], ARGV[a + 1], bought)
     end
-    if bought + qty > limit then
-      return {4, math.max(limit - bought, 0)}
+    if have + qty > d.limit then
+      return {4, math.max(d.limit - have, 0)}
     end
   end
-  local avail = tonumber(d[1])
-  if avail < qty then
-    return {3, math.max(avail, 0)}
+  if d.avail < qty then
+    return {3, math.max(d.avail, 0)}
   end
 
   -- Shed load last, so a request that would be refused anyway gets its final answer, not a retry hint.
@@ -117,33 +173,48 @@ local function reserve(k, a)
     end
   end
 
-  redis.call('HINCRBY', KEYS[k], 'avail', -qty)
-  if limit > 0 then
-    redis.call('HSET', KEYS[k + 1], ARGV[a + 1], bought + qty)
+  d.avail, d.took = d.avail - qty, d.took + qty
+  if d.limit > 0 then
+    setUnits(KEYS[k + 1], ARGV[a + 1], have + qty)
   end
-  local record = ARGV[a] .. '|' .. ARGV[a + 1] .. '|' .. ARGV[a + 2] .. '|' .. ARGV[a + 3] .. '|' .. d[2] .. '|' .. ARGV[a + 4] .. '|' .. ARGV[a + 7]
-  local id = redis.call('XADD', KEYS[2], '*', 'o', record)
-  redis.call('HSET', KEYS[3], ARGV[a], record)
+  local record = ARGV[a] .. '|' .. ARGV[a + 1] .. '|' .. ARGV[a + 2] .. '|' .. ARGV[a + 3] .. '|' .. d.price .. '|' .. ARGV[a + 4] .. '|' .. ARGV[a + 7]
+  records[#records + 1] = record
+  pending[#pending + 1] = ARGV[a]
+  pending[#pending + 1] = record
   if backlog then
     backlog = backlog + 1
   end
   if ARGV[a + 5] ~= '' then
     redis.call('SET', KEYS[k + 2], ARGV[a + 5] .. '|' .. record, 'EX', tonumber(ARGV[a + 6]))
   end
-  return {1, record, id}
+  return {1, record}
 end
 
 local answers = {}
-local took = false
 for j = 0, tonumber(ARGV[1]) - 1 do
-  local k, a = 5 + 3 * j, 5 + 10 * j
-  local answer = reserve(k, a)
-  if answer[1] == 1 then
-    took = true
+  answers[#answers + 1] = reserve(5 + 3 * j, 5 + 10 * j)
+end
+
+for _, key in ipairs(boughtOrder) do
+  redis.call('HSET', key, unpack(boughtSet[key]))
+end
+if #records == 0 then
+  return answers
+end
+for _, key in ipairs(discOrder) do
+  local d = discs[key]
+  if d and d.took > 0 then
+    redis.call('HINCRBY', key, 'avail', -d.took)
   end
-  answers[#answers + 1] = answer
 end
-if took then
-  redis.call('SET', KEYS[4], cjson.encode(answers), 'EX', tonumber(ARGV[4]))
+-- One stream entry holds the batch's orders, one record per line: the writer reads, flushes and acknowledges
+-- them together, and they reach a replica or the AOF together.
+local id = redis.call('XADD', KEYS[2], '*', 'o', table.concat(records, '\n'))
+redis.call('HSET', KEYS[3], unpack(pending))
+for _, answer in ipairs(answers) do
+  if answer[1] == 1 then
+    answer[3] = id
+  end
 end
+redis.call('SET', KEYS[4], cjson.encode(answers), 'EX', tonumber(ARGV[4]))
 return answers
