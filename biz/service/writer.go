@@ -50,10 +50,10 @@ type OrderStream interface {
 // WriterConfig tunes the writer.
 type WriterConfig struct {
 	Consumer      string        // this writer's name in the consumer group; unique per process
-	BatchSize     int           // most entries per Postgres transaction
+	BatchSize     int           // about the most orders per Postgres transaction (entries are read whole)
 	BatchWait     time.Duration // longest a batch waits to fill after its first read returned entries
 	ClaimIdle     time.Duration // entries another consumer left unacknowledged this long are taken over
-	MaxDeliveries int           // an entry Postgres refused this many times goes to the dead letters
+	MaxDeliveries int           // an order Postgres refused this many times goes to the dead letters
 
 	// AfterCommit, when set, runs after a batch committed and before it is acknowledged. Fault tests use it
 	// to crash in exactly that window: an error stops the partition without acknowledging.
@@ -107,26 +107,29 @@ func (w *Writer) partition(ctx context.Context, p int) error {
 	own := true // our own history comes first
 	nextClaim := time.Now().Add(w.cfg.ClaimIdle)
 	claimFrom := ""              // XAUTOCLAIM scans the pending list in pieces: go on where the last call stopped
-	failures := map[string]int{} // entry id -> deliveries Postgres refused
+	failures := map[string]int{} // entry id and order id -> deliveries Postgres refused
+	size := &readSize{}
 	for ctx.Err() == nil {
+		count := size.entries(w.cfg.BatchSize)
 		var entries []rsredis.Entry
 		var err error
 		switch {
 		case time.Now().After(nextClaim):
-			entries, claimFrom, err = w.claim(ctx, p, claimFrom)
+			entries, claimFrom, err = w.claim(ctx, p, claimFrom, count)
 			if claimFrom == "" { // the scan went round: rest until the next turn
 				nextClaim = time.Now().Add(w.cfg.ClaimIdle / 2)
 			}
 		case own:
-			entries, err = w.stream.ReadOwn(ctx, p, w.cfg.Consumer, w.cfg.BatchSize)
+			entries, err = w.stream.ReadOwn(ctx, p, w.cfg.Consumer, count)
 			if err == nil && len(entries) == 0 {
 				own = false // our own history is done
 				continue
 			}
 		default:
-			entries, err = w.stream.ReadNew(ctx, p, w.cfg.Consumer, idleBlock, w.cfg.BatchSize)
+			entries, err = w.stream.ReadNew(ctx, p, w.cfg.Consumer, idleBlock, count)
 			if err == nil {
-				entries = w.fill(ctx, p, entries)
+				size.saw(entries)
+				entries = w.fill(ctx, p, entries, size)
 			}
 		}
 		if n, berr := w.stream.Backlog(ctx, p); berr == nil {
@@ -173,6 +176,34 @@ func (w *Writer) ensureGroup(ctx context.Context, p int) bool {
 	return false
 }
 
+// readSize turns a number of orders into a number of stream entries to read. An entry holds the orders of one
+// reservation batch (one at an idle shop, dozens at a launch) and is read whole, so a read asks for as many
+// entries as, at the last read's orders per entry, make the orders wanted.
+type readSize struct {
+	perEntry float64 // orders per entry in the last read of new entries (1 before any)
+}
+
+func (r *readSize) entries(orders int) int {
+	if r.perEntry <= 1 {
+		return max(orders, 1)
+	}
+	return max(int(float64(orders)/r.perEntry), 1)
+}
+
+// saw learns the orders per entry of a read.
+func (r *readSize) saw(read []rsredis.Entry) {
+	if len(read) == 0 {
+		return
+	}
+	n := 1
+	for i := 1; i < len(read); i++ {
+		if read[i].ID != read[i-1].ID {
+			n++
+		}
+	}
+	r.perEntry = float64(len(read)) / float64(n)
+}
+
 // idleBlock is how long one read of an idle partition waits in Redis for an order; it bounds how late the
 // writer notices a shutdown.
 const idleBlock = 250 * time.Millisecond
@@ -181,7 +212,7 @@ const idleBlock = 250 * time.Millisecond
 // came in one more read. A busy partition so commits a few large batches instead of many small ones: each
 // commit costs Postgres a WAL flush and both stores a round trip, whatever its size. A failed read or a
 // shutdown leaves the batch as it is; the next turn reads on.
-func (w *Writer) fill(ctx context.Context, p int, entries []rsredis.Entry) []rsredis.Entry {
+func (w *Writer) fill(ctx context.Context, p int, entries []rsredis.Entry, size *readSize) []rsredis.Entry {
 	if len(entries) == 0 || len(entries) >= w.cfg.BatchSize || w.cfg.BatchWait <= 0 {
 		return entries
 	}
@@ -192,7 +223,7 @@ func (w *Writer) fill(ctx context.Context, p int, entries []rsredis.Entry) []rsr
 		return entries
 	case <-t.C:
 	}
-	more, err := w.stream.ReadNew(ctx, p, w.cfg.Consumer, -1, w.cfg.BatchSize-len(entries))
+	more, err := w.stream.ReadNew(ctx, p, w.cfg.Consumer, -1, size.entries(w.cfg.BatchSize-len(entries)))
 	if err != nil {
 		return entries
 	}
@@ -201,8 +232,8 @@ func (w *Writer) fill(ctx context.Context, p int, entries []rsredis.Entry) []rsr
 
 // claim takes over entries that another consumer read and left unacknowledged for ClaimIdle (it died),
 // scanning the pending list from `from`; it returns where the next call goes on ("": the scan is done).
-func (w *Writer) claim(ctx context.Context, p int, from string) ([]rsredis.Entry, string, error) {
-	claimed, next, err := w.stream.Claim(ctx, p, w.cfg.Consumer, w.cfg.ClaimIdle, from, w.cfg.BatchSize)
+func (w *Writer) claim(ctx context.Context, p int, from string, count int) ([]rsredis.Entry, string, error) {
+	claimed, next, err := w.stream.Claim(ctx, p, w.cfg.Consumer, w.cfg.ClaimIdle, from, count)
 	if err != nil {
 		return nil, "", err
 	}

@@ -156,7 +156,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.StringVar(&c.ReserveMode, "reserve-mode", c.ReserveMode, "redis or postgres (RS_RESERVE_MODE)")
 	}
 	if uses("serve", "dev", "writer") {
-		fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "most orders per writer transaction (RS_WRITER_BATCH)")
+		fs.IntVar(&c.WriterBatch, "writer-batch", c.WriterBatch, "about the most orders per writer transaction; stream entries are read whole (RS_WRITER_BATCH)")
 		fs.DurationVar(&c.WriterWait, "writer-wait", c.WriterWait, "how long a writer batch gathers orders after its first (RS_WRITER_WAIT)")
 		fs.DurationVar(&c.ClaimIdle, "writer-claim-idle", c.ClaimIdle, "take over entries another writer left this long (RS_WRITER_CLAIM_IDLE)")
 	}
