@@ -38,9 +38,10 @@ type joined struct {
 
 // batchAnswer is one reservation's part of a batch's answer.
 type batchAnswer struct {
-	ans   any
-	acked int64
-	err   error
+	ans    any
+	stream string // the stream entry of the batch's confirmed orders
+	acked  int64
+	err    error
 }
 
 // join adds r to partition p's next batch and returns its answer.
@@ -98,10 +99,10 @@ func (b *batches) send(p int, pb *partBatch) {
 		for i, j := range live {
 			rs[i] = j.r
 		}
-		answers, acked, err := b.g.reserveBatch(ctx, p, rs)
+		answers, stream, acked, err := b.g.reserveBatch(ctx, p, rs)
 		cancel()
 		for i, j := range live {
-			a := batchAnswer{acked: acked, err: err}
+			a := batchAnswer{stream: stream, acked: acked, err: err}
 			if err == nil {
 				a.ans = answers[i]
 			}

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -72,4 +73,23 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("%q: the record of what it read reads differently (-first +second):\n%s", s, diff)
 		}
 	})
+}
+
+// TestConfirmedIsWhatTheRecordSays holds the order a 201 answers (built from the request and the price
+// reserve.lua returns) to the order the record in the stream, the pending hash and the idempotency answer
+// reads back as: the two must never differ, or GET /v1/orders/{id} would contradict the 201.
+func TestConfirmedIsWhatTheRecordSays(t *testing.T) {
+	for _, key := range []string{"", "checkout-7f3a:1"} {
+		o := model.Order{ID: uuid.Must(uuid.NewV7()), CustomerID: 42, DiscID: 7, Quantity: 3,
+			ReservedAt: time.Date(2026, 12, 2, 1, 2, 3, 456789012, time.FixedZone("BRT", -3*3600)), IdempotencyKey: key}
+		priced := o
+		priced.UnitPriceCents = 4990
+		want, err := rsredis.ParseRecord(rsredis.Record(priced))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, rsredis.Confirmed(o, 4990)); diff != "" {
+			t.Errorf("key %q: Confirmed differs from the record (-record +confirmed):\n%s", key, diff)
+		}
+	}
 }

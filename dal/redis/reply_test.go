@@ -84,13 +84,16 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		call  int // index in calls
 		reply any
 	}{
-		{"reserve: reserved without its record", 0, []any{[]any{int64(1)}}},
-		{"reserve: reserved with a numeric record", 0, []any{[]any{int64(1), int64(5), "1-0"}}},
-		{"reserve: reserved with a numeric stream id", 0, []any{[]any{int64(1), record, int64(1)}}},
-		{"reserve: sold out without the units left", 0, []any{[]any{int64(3)}}},
-		{"reserve: over limit with a string count", 0, []any{[]any{int64(4), "2"}}},
-		{"reserve: not started with a nil start", 0, []any{[]any{int64(5), nil}}},
-		{"reserve: an answer for each of two reservations", 0, []any{[]any{int64(6)}, []any{int64(6)}}},
+		{"reserve: reserved without its price", 0, []any{[]any{int64(1)}, "1-0"}},
+		{"reserve: reserved with a string price", 0, []any{[]any{int64(1), "2599"}, "1-0"}},
+		{"reserve: reserved without a stream entry", 0, []any{[]any{int64(1), int64(2599)}, ""}},
+		{"reserve: a numeric stream id", 0, []any{[]any{int64(1), int64(2599)}, int64(1)}},
+		{"reserve: no stream id", 0, []any{[]any{int64(1), int64(2599)}}},
+		{"reserve: replayed with a numeric record", 0, []any{[]any{int64(2), int64(5)}, ""}},
+		{"reserve: sold out without the units left", 0, []any{[]any{int64(3)}, ""}},
+		{"reserve: over limit with a string count", 0, []any{[]any{int64(4), "2"}, ""}},
+		{"reserve: not started with a nil start", 0, []any{[]any{int64(5), nil}, ""}},
+		{"reserve: an answer for each of two reservations", 0, []any{[]any{int64(6)}, []any{int64(6)}, ""}},
 		{"apply: value of another type", 1, []any{int64(1), "15"}},
 	}
 	for _, d := range deeper {
@@ -107,9 +110,10 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		call  int
 		reply any
 	}{
-		{"reserve: reserved", 0, []any{[]any{int64(1), record, "1-0"}}},
-		{"reserve: sold out", 0, []any{[]any{int64(3), int64(0)}}},
-		{"reserve: inactive", 0, []any{[]any{int64(6)}}},
+		{"reserve: reserved", 0, []any{[]any{int64(1), int64(2599)}, "1-0"}},
+		{"reserve: replayed", 0, []any{[]any{int64(2), record}, ""}},
+		{"reserve: sold out", 0, []any{[]any{int64(3), int64(0)}, ""}},
+		{"reserve: inactive", 0, []any{[]any{int64(6)}, ""}},
 		{"apply: missing", 1, []any{int64(3)}},
 	}
 	for _, w := range wellFormed {

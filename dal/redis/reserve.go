@@ -61,7 +61,7 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	if err != nil {
 		return ReserveResult{}, err
 	}
-	res, err := readReserve(r, a.ans)
+	res, err := readReserve(r, a.ans, a.stream)
 	if err != nil {
 		return ReserveResult{}, err
 	}
@@ -79,9 +79,10 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 // command whose answer was lost, short enough to cost little memory at launch rates.
 const batchKeep = time.Minute
 
-// reserveBatch runs reserve.lua once for rs, all of partition p, and returns each one's answer, and how many
-// replicas acknowledged the batch (-1 without the replication wait).
-func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) ([]any, int64, error) {
+// reserveBatch runs reserve.lua once for rs, all of partition p, and returns each one's answer, the stream
+// entry of the orders it confirmed ("" when none), and how many replicas acknowledged the batch (-1 without
+// the replication wait).
+func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) (answers []any, stream string, acked int64, err error) {
 	batchKey := g.keys.Batch(p, uuid.NewString())
 	keys := make([]string, 4, 4+3*len(rs))
 	keys[0], keys[1], keys[2], keys[3] = g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p), batchKey
@@ -111,16 +112,19 @@ func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) ([]any
 		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
 		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
 		// Idempotency-Key can learn which, and it replays rather than sells twice.
-		return nil, 0, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
+		return nil, "", 0, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
 	}
 	if err != nil {
-		return nil, 0, wrap("redis.reserve", err)
+		return nil, "", 0, wrap("redis.reserve", err)
 	}
-	answers, ok := ans.([]any)
-	if !ok || len(answers) != len(rs) {
-		return nil, 0, fmt.Errorf("redis.reserve: %d answers for %d reservations: %w", len(answers), len(rs), ErrBadReply)
+	all, ok := ans.([]any)
+	if !ok || len(all) != len(rs)+1 {
+		return nil, "", 0, fmt.Errorf("redis.reserve: %d answers for %d reservations: %w", len(all)-1, len(rs), ErrBadReply)
 	}
-	return answers, acked, nil
+	if stream, ok = all[len(rs)].(string); !ok {
+		return nil, "", 0, fmt.Errorf("redis.reserve: stream id %v: %w", all[len(rs)], ErrBadReply)
+	}
+	return all[:len(rs)], stream, acked, nil
 }
 
 // Answered returns the answer Redis keeps for a request with an Idempotency-Key (r.Fingerprint set), as
@@ -149,16 +153,22 @@ func (g *Gate) Answered(ctx context.Context, r Reservation) (ReserveResult, bool
 	return ReserveResult{Code: Replayed, Order: order}, true, nil
 }
 
-// readReserve reads reserve.lua's answer {code, ...}.
-func readReserve(r Reservation, ans any) (ReserveResult, error) {
+// readReserve reads reserve.lua's answer {code, ...} to r, whose batch's orders went to stream entry stream.
+func readReserve(r Reservation, ans any, stream string) (ReserveResult, error) {
 	rep := newReply("redis.reserve", ans)
 	res := ReserveResult{Code: ReserveCode(rep.int(0))}
 	switch res.Code {
-	case Reserved, Replayed:
-		rec := rep.str(1)
-		if rep.len() > 2 {
-			res.StreamID = rep.str(2)
+	case Reserved:
+		price := rep.int(1)
+		if err := rep.Err(); err != nil {
+			return ReserveResult{}, err
 		}
+		if stream == "" {
+			return ReserveResult{}, fmt.Errorf("redis.reserve: an order confirmed without a stream entry: %w", ErrBadReply)
+		}
+		res.Order, res.StreamID = Confirmed(r.Order, price), stream
+	case Replayed:
+		rec := rep.str(1)
 		if err := rep.Err(); err != nil {
 			return ReserveResult{}, err
 		}
@@ -173,6 +183,14 @@ func readReserve(r Reservation, ans any) (ReserveResult, error) {
 		return ReserveResult{}, err
 	}
 	return res, nil
+}
+
+// Confirmed is order o as reserve.lua recorded it at unit price price: what ParseRecord reads back from its
+// record (the reservation time to the millisecond), built without the string.
+func Confirmed(o model.Order, price int64) model.Order {
+	return model.Order{ID: o.ID, CustomerID: o.CustomerID, DiscID: o.DiscID, Quantity: o.Quantity, UnitPriceCents: price,
+		TotalCents: price * int64(o.Quantity), ReservedAt: time.UnixMilli(o.ReservedAt.UnixMilli()).UTC(),
+		IdempotencyKey: o.IdempotencyKey, Status: model.StatusConfirmed}
 }
 
 // Record is the compact form an order takes in Redis (stream entry, pending record, idempotency answer):

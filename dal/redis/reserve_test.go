@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -66,7 +67,11 @@ func (f fixture) afterReserve(state map[string]any, r rsredis.Reservation, recor
 	}
 	// The batch's answers, kept briefly, so that a resent command gets them again instead of selling twice.
 	answers, _ := want[f.k.Batch(p, "*")].([]string)
-	answers = append(slices.Clone(answers), `[[1,"`+record+`","`+streamID+`"]]`)
+	price, err := rsredis.ParseRecord(record)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	answers = append(slices.Clone(answers), fmt.Sprintf(`[[1,%d],%q]`, price.UnitPriceCents, streamID))
 	slices.Sort(answers)
 	want[f.k.Batch(p, "*")] = answers
 	return want

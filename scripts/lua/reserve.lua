@@ -25,8 +25,9 @@
 --   order id (UUIDv7), customer id, disc id, quantity (> 0), now (unix ms), idempotency fingerprint ("" = no
 --   Idempotency-Key), idempotency TTL (whole seconds >= 1), idempotency key ("" = none), the customer's units
 --   of the disc in Postgres ("" = not read; for a disc with known = 0), the disc's stock version that read saw
--- Returns one answer per order, in order: {code, ...}
---   1 OK            {1, record, stream id of the batch's entry}
+-- Returns one answer per order, in order, then the id of the batch's stream entry ("" when it took nothing):
+-- {answer 1, ..., answer n, stream id}, each answer {code, ...}
+--   1 OK            {1, unit price cents}    the caller knows the rest of the order: it sent it
 --   2 REPLAY        {2, record}          the same request was answered before
 --   3 SOLD_OUT      {3, units left}
 --   4 LIMIT         {4, units the customer may still buy}
@@ -44,6 +45,7 @@
 -- customer's units count every unit they hold. The batch reads each key once and writes it once, after its last
 -- order: what an order changed is what the next order of the batch sees, as if each had run alone.
 
+local n = tonumber(ARGV[1])
 local kept = redis.call('GET', KEYS[4])
 if kept then
   return cjson.decode(kept)
@@ -58,6 +60,7 @@ local boughtSet = {} -- bought key -> flat {customer, units, ...} of what to wri
 local boughtOrder = {}
 local records = {}   -- the records the batch confirmed, for its stream entry
 local pending = {}   -- flat {order id, record, ...} for the pending hash
+local inactive = {}  -- customer id -> true for the batch's deactivated customers
 local backlog = nil  -- read once, counted up as the batch takes orders
 
 local function disc(key)
@@ -133,7 +136,7 @@ local function reserve(k, a)
   if tonumber(ARGV[a + 4]) < d.starts then
     return {5, d.starts}
   end
-  if redis.call('SISMEMBER', KEYS[1], ARGV[a + 1]) == 1 then
+  if inactive[ARGV[a + 1]] then
     return {6}
   end
 
@@ -187,11 +190,25 @@ local function reserve(k, a)
   if ARGV[a + 5] ~= '' then
     redis.call('SET', KEYS[k + 2], ARGV[a + 5] .. '|' .. record, 'EX', tonumber(ARGV[a + 6]))
   end
-  return {1, record}
+  return {1, tonumber(d.price)}
+end
+
+-- The set of deactivated customers does not change during the script: one look for the whole batch, none
+-- while it is empty (the usual case).
+if redis.call('SCARD', KEYS[1]) > 0 then
+  local who = {}
+  for j = 0, n - 1 do
+    who[#who + 1] = ARGV[6 + 10 * j]
+  end
+  for i, member in ipairs(redis.call('SMISMEMBER', KEYS[1], unpack(who))) do
+    if member == 1 then
+      inactive[who[i]] = true
+    end
+  end
 end
 
 local answers = {}
-for j = 0, tonumber(ARGV[1]) - 1 do
+for j = 0, n - 1 do
   answers[#answers + 1] = reserve(5 + 3 * j, 5 + 10 * j)
 end
 
@@ -199,6 +216,7 @@ for _, key in ipairs(boughtOrder) do
   redis.call('HSET', key, unpack(boughtSet[key]))
 end
 if #records == 0 then
+  answers[n + 1] = ''
   return answers
 end
 for _, key in ipairs(discOrder) do
@@ -211,10 +229,6 @@ end
 -- them together, and they reach a replica or the AOF together.
 local id = redis.call('XADD', KEYS[2], '*', 'o', table.concat(records, '\n'))
 redis.call('HSET', KEYS[3], unpack(pending))
-for _, answer in ipairs(answers) do
-  if answer[1] == 1 then
-    answer[3] = id
-  end
-end
+answers[n + 1] = id
 redis.call('SET', KEYS[4], cjson.encode(answers), 'EX', tonumber(ARGV[4]))
 return answers
