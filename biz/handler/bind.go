@@ -35,6 +35,9 @@ func decodeJSON(c *app.RequestContext, dst any) error {
 		return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			"Send the body as application/json, with that Content-Type.")
 	}
+	if o, ok := dst.(*model.OrderCreate); ok && decodeOrderCreate(c.Request.Body(), o) {
+		return nil
+	}
 	return decodeBody(c.Request.Body(), dst, string(c.Method()) == http.MethodPatch)
 }
 
