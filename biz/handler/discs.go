@@ -19,29 +19,42 @@ func (h *Handler) CreateDisc(ctx context.Context, c *app.RequestContext) {
 	if err == nil {
 		d, err = h.catalog.Create(ctx, in)
 	}
-	h.created(c, "/v1/discs/"+strconv.FormatInt(d.ID, 10), d, err)
+	a, err := discAnswer(d, err)
+	h.created(c, "/v1/discs/"+strconv.FormatInt(d.ID, 10), a, err)
 }
 
 // GetDisc handles GET /v1/discs/{id}.
 func (h *Handler) GetDisc(ctx context.Context, c *app.RequestContext) {
-	byID(h, c, func(id int64) (model.Disc, error) { return h.catalog.Get(ctx, id) })
+	byID(h, c, func(id int64) (*model.DiscAnswer, error) { return discAnswer(h.catalog.Get(ctx, id)) })
 }
 
 // ListDiscs handles GET /v1/discs.
 func (h *Handler) ListDiscs(ctx context.Context, c *app.RequestContext) {
-	listPage(h, c, model.ParseDiscQuery, func(q model.DiscQuery) (model.List[model.Disc], error) { return h.catalog.List(ctx, q) })
+	listPage(h, c, model.ParseDiscQuery, func(q model.DiscQuery) (model.List[model.DiscAnswer], error) {
+		l, err := h.catalog.List(ctx, q)
+		return model.AnswerDiscs(l), err
+	})
 }
 
 // UpdateDisc handles PATCH /v1/discs/{id}.
 func (h *Handler) UpdateDisc(ctx context.Context, c *app.RequestContext) {
 	var p model.DiscPatch
-	bodyByID(h, c, &p, p.Validate, func(id int64) (model.Disc, error) { return h.catalog.Update(ctx, id, p) })
+	bodyByID(h, c, &p, p.Validate, func(id int64) (*model.DiscAnswer, error) { return discAnswer(h.catalog.Update(ctx, id, p)) })
 }
 
 // RestockDisc handles POST /v1/discs/{id}/restock.
 func (h *Handler) RestockDisc(ctx context.Context, c *app.RequestContext) {
 	var r model.Restock
-	bodyByID(h, c, &r, r.Validate, func(id int64) (model.Disc, error) { return h.catalog.Restock(ctx, id, r.Delta) })
+	bodyByID(h, c, &r, r.Validate, func(id int64) (*model.DiscAnswer, error) { return discAnswer(h.catalog.Restock(ctx, id, r.Delta)) })
+}
+
+// discAnswer is a service's disc as the API writes every disc: a model.DiscAnswer, whose available count is
+// null when the catalog could not read the live count, never the ledger's stock in its place.
+func discAnswer(d model.Disc, err error) (*model.DiscAnswer, error) {
+	if err != nil {
+		return nil, err
+	}
+	return d.Answer(), nil
 }
 
 // DeleteDisc handles DELETE /v1/discs/{id}: 204 when the disc was removed, 200 with the disc when it had
@@ -57,7 +70,7 @@ func (h *Handler) DeleteDisc(ctx context.Context, c *app.RequestContext) {
 	case err != nil:
 		problem.Respond(c, h.log, err)
 	case archived:
-		c.JSON(http.StatusOK, d)
+		c.JSON(http.StatusOK, d.Answer())
 	default:
 		c.Status(http.StatusNoContent)
 	}

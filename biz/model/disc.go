@@ -2,27 +2,100 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
 
 // Disc is a record for sale. Stock is the Postgres ledger's count; Available is what can be sold right now
-// (the live count of the order path).
+// (the live count of the order path) unless Availability says it is unknown: the live count could not be
+// read, Available is then whatever it was before (the ledger's stock, which on a launch day is far from what
+// is left), and the API writes it as null (DiscAnswer).
 type Disc struct {
-	ID               int64     `json:"id"`
-	Name             string    `json:"name"`
-	Artist           string    `json:"artist"`
-	ReleaseYear      int       `json:"release_year"`
-	Style            string    `json:"style"`
-	PriceCents       int64     `json:"price_cents"`
-	Stock            int64     `json:"stock"`
-	Available        int64     `json:"available"`
-	StockVersion     int64     `json:"-"`
-	SaleStartsAt     time.Time `json:"sale_starts_at"`
-	PerCustomerLimit int       `json:"per_customer_limit"`
-	Archived         bool      `json:"archived"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ID               int64        `json:"id"`
+	Name             string       `json:"name"`
+	Artist           string       `json:"artist"`
+	ReleaseYear      int          `json:"release_year"`
+	Style            string       `json:"style"`
+	PriceCents       int64        `json:"price_cents"`
+	Stock            int64        `json:"stock"`
+	Available        int64        `json:"available"`
+	Availability     Availability `json:"availability"`
+	StockVersion     int64        `json:"-"`
+	SaleStartsAt     time.Time    `json:"sale_starts_at"`
+	PerCustomerLimit int          `json:"per_customer_limit"`
+	Archived         bool         `json:"archived"`
+	CreatedAt        time.Time    `json:"created_at"`
+	UpdatedAt        time.Time    `json:"updated_at"`
+}
+
+// DiscAnswer is a disc as the API writes it: Disc, with available null when its availability is unknown,
+// so that a client that reads available alone gets no number rather than a wrong one. Both members are
+// plain fields that hide Disc's, rather than a MarshalJSON: catalog reads are hot, and a marshaller costs
+// each disc a second encoding pass.
+type DiscAnswer struct {
+	Disc
+	Available    *int64 `json:"available"` // points at Disc's count when it is live
+	Availability string `json:"availability"`
+}
+
+// Answer is d as the API writes it.
+func (d Disc) Answer() *DiscAnswer {
+	a := &DiscAnswer{Disc: d}
+	a.fill()
+	return a
+}
+
+// AnswerDiscs is a page of discs as the API writes it.
+func AnswerDiscs(l List[Disc]) List[DiscAnswer] {
+	out := List[DiscAnswer]{Items: make([]DiscAnswer, len(l.Items)), NextCursor: l.NextCursor, Next: l.Next}
+	for i, d := range l.Items {
+		out.Items[i].Disc = d
+		out.Items[i].fill()
+	}
+	return out
+}
+
+func (a *DiscAnswer) fill() {
+	a.Availability = a.Disc.Availability.String()
+	if a.Disc.Availability != AvailabilityUnknown {
+		a.Available = &a.Disc.Available
+	}
+}
+
+// Availability says where a disc's available count comes from.
+type Availability uint8
+
+const (
+	// AvailabilityLive: available is the live count of the order path (Redis' in Redis mode, Postgres' stock
+	// in Postgres mode), or 0 for an archived disc.
+	AvailabilityLive Availability = iota
+	// AvailabilityUnknown: the live count could not be read (Redis is down or unreachable); Available is not
+	// it, and is answered as null.
+	AvailabilityUnknown
+)
+
+func (a Availability) String() string {
+	if a == AvailabilityUnknown {
+		return "unknown"
+	}
+	return "live"
+}
+
+// MarshalText writes the availability as "live" or "unknown".
+func (a Availability) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads "live" or "unknown".
+func (a *Availability) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "live":
+		*a = AvailabilityLive
+	case "unknown":
+		*a = AvailabilityUnknown
+	default:
+		return fmt.Errorf("availability %q is neither live nor unknown", b)
+	}
+	return nil
 }
 
 // Limits of disc fields, shared by validation and the OpenAPI document.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -57,13 +58,11 @@ func NewCatalog(discs DiscStore, live LiveStock, log *zap.Logger) *Catalog {
 	return &Catalog{discs: discs, live: live, log: log}
 }
 
-// Create adds a validated disc and carries it to the live count.
+// Create adds a validated disc and carries it to the live count; its available count is read back like
+// any change's, so that a disc created while Redis is down says its count is unknown.
 func (s *Catalog) Create(ctx context.Context, in model.DiscCreate) (model.Disc, error) {
 	d, err := s.discs.Create(ctx, in)
-	if err == nil {
-		s.sync(ctx, d.ID)
-	}
-	return d, err
+	return s.changed(ctx, d, err)
 }
 
 // Get returns one disc with its live available count.
@@ -185,8 +184,16 @@ func (s *Catalog) sync(ctx context.Context, id int64) {
 	}
 }
 
+// liveReadTimeout bounds the read of the live counts for a catalog answer. A healthy Redis answers in well under a
+// millisecond; an unreachable one would hold every GET of a disc for go-redis' dial retries (2.5-3.5 s measured),
+// piling requests up on a launch day, where "unknown" at once is the honest answer.
+const liveReadTimeout = 300 * time.Millisecond
+
 // withAvailable sets each disc's available count from the live side (in Redis mode one round trip). An
-// archived disc has none; a disc the live side does not hold keeps its Postgres stock.
+// archived disc has none; a disc the live side does not hold keeps its Postgres stock. When the live side
+// cannot be read (Redis down or unreachable), each disc on sale says its count is unknown instead: Postgres'
+// stock lags Redis by every order not yet written, which on a launch day is most of them, so showing it
+// would show a sold-out disc as in stock.
 func (s *Catalog) withAvailable(ctx context.Context, ds []model.Disc) {
 	if len(ds) == 0 {
 		return
@@ -195,9 +202,16 @@ func (s *Catalog) withAvailable(ctx context.Context, ds []model.Disc) {
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	avail, err := s.live.Available(ctx, ids)
+	rctx, cancel := context.WithTimeout(ctx, liveReadTimeout)
+	avail, err := s.live.Available(rctx, ids)
+	cancel()
 	if err != nil {
 		s.log.Warn("available counts from redis", zap.Error(err))
+		for i := range ds {
+			if !ds[i].Archived {
+				ds[i].Availability = model.AvailabilityUnknown
+			}
+		}
 		return
 	}
 	for i := range ds {
