@@ -18,7 +18,9 @@ import (
 
 // Spec is the OpenAPI 3.1 document of the whole API, served as /openapi.json. It is written by hand beside
 // biz/router/routes.go; the router's tests fail when a route and the document disagree (a route missing from
-// it, an operation without a route, or a role that does not match its security).
+// it, an operation without a route, or a role that does not match its security). The one part not written
+// by hand is the table of problem kinds in its description: `go generate ./biz/problem` writes it from
+// problem.Kinds, which the code's answers are checked against.
 //
 //go:embed openapi.json
 var Spec []byte
@@ -51,6 +53,7 @@ func RenderPage(spec []byte) ([]byte, error) {
 type document struct {
 	OpenAPI    string            `json:"openapi"`
 	Info       info              `json:"info"`
+	Servers    []server          `json:"servers"`
 	Tags       []tag             `json:"tags"`
 	Security   []requirement     `json:"security"`
 	Paths      ordered[pathItem] `json:"paths"`
@@ -61,6 +64,14 @@ type info struct {
 	Title       string `json:"title"`
 	Summary     string `json:"summary"`
 	Version     string `json:"version"`
+	Description string `json:"description"`
+	License     struct {
+		Name string `json:"name"`
+	} `json:"license"`
+}
+
+type server struct {
+	URL         string `json:"url"`
 	Description string `json:"description"`
 }
 
@@ -300,11 +311,18 @@ func (d *document) header(h *header) (*header, error) {
 // all of it: nothing from the document reaches the page as raw HTML.
 type pageView struct {
 	Title, Summary, Version, OpenAPI string
+	License                          string
+	Servers                          []serverView
 	Intro                            []block
 	Schemes                          []schemeView
 	Roles                            []roleView
 	Tags                             []tagView
 	Schemas                          []schemaView
+}
+
+type serverView struct {
+	URL         string
+	Description []span
 }
 
 type schemeView struct {
@@ -362,7 +380,10 @@ type schemaView struct {
 // view builds what the page shows from the document, resolving every $ref on the way.
 func (d *document) view() (pageView, error) {
 	v := pageView{Title: d.Info.Title, Summary: d.Info.Summary, Version: d.Info.Version, OpenAPI: d.OpenAPI,
-		Intro: blocks(d.Info.Description)}
+		License: d.Info.License.Name, Intro: blocks(d.Info.Description)}
+	for _, s := range d.Servers {
+		v.Servers = append(v.Servers, serverView{URL: s.URL, Description: spans(s.Description)})
+	}
 	if v.Title == "" {
 		v.Title = "API"
 	}
@@ -910,7 +931,10 @@ nav.toc .tag { font-weight: 600; margin-top: 6px; }
 
 <section id="overview">
 <h2>Overview</h2>
-{{template "blocks" .Intro}}
+{{if .Servers}}<p>Servers:</p>
+<ul>{{range .Servers}}<li><code>{{.URL}}</code>{{if .Description}}: {{template "spans" .Description}}{{end}}</li>{{end}}</ul>
+{{end}}{{if .License}}<p>License: {{.License}}</p>
+{{end}}{{template "blocks" .Intro}}
 </section>
 
 <section id="authentication">

@@ -15,6 +15,7 @@ import (
 	"github.com/learecordshop/recordshop/biz/apidoc"
 	"github.com/learecordshop/recordshop/biz/handler"
 	"github.com/learecordshop/recordshop/biz/model"
+	"github.com/learecordshop/recordshop/biz/problem"
 )
 
 var methods = []string{"get", "put", "post", "patch", "delete", "head", "options", "trace"}
@@ -110,6 +111,93 @@ func TestSpecIsOpenAPI3(t *testing.T) {
 	scheme := deref(t, doc, map[string]any{"$ref": "#/components/securitySchemes/bearer"})
 	if scheme["type"] != "http" || scheme["scheme"] != "bearer" {
 		t.Errorf("securitySchemes.bearer = %v, want http bearer", scheme)
+	}
+}
+
+// TestSpecNamesServersAndLicense: tools that call the API from the document (Swagger UI, Postman, client
+// generators) need a server, and the relative one comes first so that they call whichever shop served it.
+func TestSpecNamesServersAndLicense(t *testing.T) {
+	doc := spec(t)
+	var urls []string
+	servers, _ := doc["servers"].([]any)
+	for _, s := range servers {
+		s, _ := s.(map[string]any)
+		url, _ := s["url"].(string)
+		if d, _ := s["description"].(string); d == "" {
+			t.Errorf("server %q has no description", url)
+		}
+		urls = append(urls, url)
+	}
+	if diff := cmp.Diff([]string{"/", "http://localhost:8080"}, urls); diff != "" {
+		t.Errorf("servers (-want +got):\n%s", diff)
+	}
+	license, _ := doc["info"].(map[string]any)["license"].(map[string]any)
+	if name, _ := license["name"].(string); !strings.HasPrefix(name, "UNLICENSED") {
+		t.Errorf("info.license.name = %q; the repository has no licence file, so the API is UNLICENSED (proprietary)", name)
+	}
+}
+
+// TestEveryProblemKindIsDocumented: the Errors table of the description lists every kind of problem.Kinds,
+// the Problem schema's type admits each, and the document names no kind that is not one of them, in an
+// example or in a response's description ("`kind`: when ...").
+func TestEveryProblemKindIsDocumented(t *testing.T) {
+	doc := spec(t)
+	description, _ := doc["info"].(map[string]any)["description"].(string)
+	typeSchema := deref(t, doc, map[string]any{"$ref": "#/components/schemas/Problem/properties/type"})
+	pattern := regexp.MustCompile(typeSchema["pattern"].(string))
+	for _, k := range problem.Kinds {
+		uri := problem.TypePrefix + k.Name
+		if !strings.Contains(description, "| `"+uri+"` |") {
+			t.Errorf("the Errors table does not list %s (run go generate ./biz/problem)", uri)
+		}
+		if k.Name == problem.HTTPFamily {
+			uri = problem.TypePrefix + "http-417"
+		}
+		if !pattern.MatchString(uri) {
+			t.Errorf("the Problem schema's type pattern %s refuses %s", pattern, uri)
+		}
+	}
+
+	uris := regexp.MustCompile(regexp.QuoteMeta(problem.TypePrefix)+`([a-z0-9<>-]*)`).FindAllStringSubmatch(string(apidoc.Spec), -1)
+	if len(uris) < len(problem.Kinds) {
+		t.Fatalf("found %d type URIs in the document; the search is broken", len(uris))
+	}
+	for _, m := range uris {
+		if m[1] != "" && m[1] != "<kind>" && !problem.Known(m[1]) {
+			t.Errorf("the document names %s, which is not in problem.Kinds", m[0])
+		}
+	}
+
+	named := regexp.MustCompile("`([a-z0-9-]+)`:")
+	var responses []map[string]any
+	if table, ok := doc["components"].(map[string]any)["responses"].(map[string]any); ok {
+		for _, r := range table {
+			responses = append(responses, deref(t, doc, r))
+		}
+	}
+	for _, o := range operations(t, doc) {
+		for _, r := range o.node["responses"].(map[string]any) {
+			if r, _ := r.(map[string]any); r["$ref"] == nil {
+				responses = append(responses, r)
+			}
+		}
+	}
+	checked := 0
+	for _, r := range responses {
+		content, _ := r["content"].(map[string]any)
+		if _, ok := content[problem.ContentType]; !ok {
+			continue
+		}
+		d, _ := r["description"].(string)
+		for _, m := range named.FindAllStringSubmatch(d, -1) {
+			checked++
+			if !problem.Known(m[1]) {
+				t.Errorf("a problem response is described as %q, which is not in problem.Kinds: %s", m[1], d)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no problem response names its kind; the search is broken")
 	}
 }
 
@@ -285,7 +373,8 @@ func TestRenderPage(t *testing.T) {
 	if !strings.HasPrefix(html, "<!DOCTYPE html>") {
 		t.Errorf("page starts with %.40q, want <!DOCTYPE html>", html)
 	}
-	for _, want := range []string{"<html", "<title>recordshop API</title>", "</html>", "Roles", "urn:recordshop:problem:validation"} {
+	for _, want := range []string{"<html", "<title>recordshop API</title>", "</html>", "Roles", "urn:recordshop:problem:validation",
+		"<li><code>/</code>: ", "<li><code>http://localhost:8080</code>: ", "License: UNLICENSED"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
 		}

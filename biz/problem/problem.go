@@ -1,6 +1,7 @@
 // Package problem writes RFC 9457 problem+json answers and maps recordshop's domain errors to them, in one
-// place, so every endpoint answers the same kind of failure the same way. It owns the error-to-status mapping
-// and the rule that a 500 logs its cause and answers a generic message.
+// place, so every endpoint answers the same kind of failure the same way. It owns the error-to-status mapping,
+// the list of kinds the API answers (Kinds, from which README.md's and the OpenAPI document's error tables
+// are generated) and the rule that a 500 logs its cause and answers a generic message.
 //
 // It must not decide what is an error (services and dal do, with biz/model's errors) nor know a route or a
 // store: a new failure is a new model error mapped here, never a status chosen in a handler.
@@ -110,7 +111,9 @@ func ForStatus(status int, detail string) *Problem {
 		if status >= 500 {
 			p = New(status, "internal", "Internal error", "Something went wrong on our side; it has been logged.")
 		} else {
-			p = New(status, "http-"+strconv.Itoa(status), http.StatusText(status), "")
+			// Not through New: the kind is built from the status (Kinds lists the family as HTTPFamily), and
+			// every kind that New is given is a literal the tests find in Kinds.
+			p = &Problem{Type: TypePrefix + "http-" + strconv.Itoa(status), Title: http.StatusText(status), Status: status}
 		}
 	}
 	if detail != "" {
@@ -147,14 +150,10 @@ func From(err error) *Problem {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &invalid):
-		if invalid.In == "body" {
-			q := New(http.StatusUnprocessableEntity, "validation", "The request body is not valid", "See errors for each field.")
-			q.Errors = invalid.Fields
+		if q := invalidInput(invalid); q != nil {
 			return q
 		}
-		q := New(http.StatusBadRequest, "invalid-"+invalid.In, "The request has invalid "+invalid.In+" parameters", "See errors for each parameter.")
-		q.Errors = invalid.Fields
-		return q
+		// a place invalidInput does not know: a bug, answered as one below
 	case errors.As(err, &limit):
 		q := New(http.StatusConflict, "purchase-limit", "Purchase limit reached", fmt.Sprintf("This customer may buy %d more of this disc.", limit.Left))
 		q.Extra = map[string]any{"units_allowed": limit.Left}
@@ -224,6 +223,28 @@ func From(err error) *Problem {
 		return New(499, "client-closed", "Client closed the request", "")
 	}
 	return New(http.StatusInternalServerError, "internal", "Internal error", "Something went wrong on our side; it has been logged.")
+}
+
+// invalidInput is the problem of a validation error by where its fields were; nil for a place it does not
+// know, which From answers as the bug it is (500): a kind made up from the place would be one that Kinds,
+// and so the documents, do not list.
+func invalidInput(v *model.ValidationError) *Problem {
+	var q *Problem
+	const title, detail = "The request has invalid %s parameters", "See errors for each parameter."
+	switch v.In {
+	case "body":
+		q = New(http.StatusUnprocessableEntity, "validation", "The request body is not valid", "See errors for each field.")
+	case "query":
+		q = New(http.StatusBadRequest, "invalid-query", fmt.Sprintf(title, v.In), detail)
+	case "path":
+		q = New(http.StatusBadRequest, "invalid-path", fmt.Sprintf(title, v.In), detail)
+	case "header":
+		q = New(http.StatusBadRequest, "invalid-header", fmt.Sprintf(title, v.In), detail)
+	default:
+		return nil
+	}
+	q.Errors = v.Fields
+	return q
 }
 
 // Respond writes the problem for err, logging the cause of a 5xx with the route (never the body: no PII).
