@@ -10,6 +10,10 @@
 # Parameters (flag or env): --url URL, --rate RATE (requests/s), --duration DURATION (vegeta duration, e.g. 10s),
 # --disc DISC, --customer-from CUSTOMER_FROM, --customer-to CUSTOMER_TO, --token TOKEN, --quantity QUANTITY,
 # --out OUT (default bench/results/attack-<UTC time>), --max-workers MAX_WORKERS.
+#
+# The customers must exist, or their orders are 404s: `make run` seeds 10. Seed the range first, e.g.
+#   RS_PG_URL=<the Postgres URL make run printed> ./bin/recordshop seed --customers 10000
+# Before attacking, the script looks up the first and last customer and the disc, and stops if one is missing.
 set -euo pipefail
 
 VEGETA_VERSION=v12.13.0
@@ -24,7 +28,7 @@ QUANTITY=${QUANTITY:-1}
 MAX_WORKERS=${MAX_WORKERS:-512}
 OUT=${OUT:-}
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--url) URL=$2; shift 2 ;;
@@ -43,6 +47,41 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$TOKEN" ]; then
 	echo "attack.sh: TOKEN (a storefront token) is required" >&2
+	exit 2
+fi
+
+# status prints the HTTP status of GET URL$1 with the token (000 when nothing answered).
+status() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $TOKEN" "$URL$1" || true
+}
+# Check the range before the load: a missing customer would turn the run into a measurement of 404s.
+for customer in "$CUSTOMER_FROM" "$CUSTOMER_TO"; do
+	code=$(status "/v1/customers/$customer")
+	case $code in
+	200) ;;
+	404)
+		echo "attack.sh: customer $customer does not exist on $URL, so orders for customers" \
+			"$CUSTOMER_FROM..$CUSTOMER_TO would mostly answer 404. Seed them first:" >&2
+		echo "  RS_PG_URL=<the shop's Postgres URL> recordshop seed --customers $CUSTOMER_TO" >&2
+		echo "or pick a range that exists with --customer-from/--customer-to." >&2
+		exit 2
+		;;
+	401 | 403)
+		echo "attack.sh: $URL refuses TOKEN: give a storefront (or admin) token of that shop" >&2
+		exit 2
+		;;
+	000)
+		echo "attack.sh: nothing answers at $URL" >&2
+		exit 2
+		;;
+	*)
+		echo "attack.sh: GET $URL/v1/customers/$customer answered $code" >&2
+		exit 2
+		;;
+	esac
+done
+if [ "$(status "/v1/discs/$DISC")" != 200 ]; then
+	echo "attack.sh: disc $DISC is not on sale at $URL (GET /v1/discs/$DISC did not answer 200)" >&2
 	exit 2
 fi
 

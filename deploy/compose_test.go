@@ -1,17 +1,19 @@
 // Package deploy_test checks the deployment files the way the tools that run them read them:
 // docker-compose.yml, alone and with docker-compose.cluster.yml over it, through the compose-spec loader
-// (the same code docker compose uses), and deploy/redis.conf and deploy/Dockerfile as text. Nothing here
-// needs Docker or the network.
+// (the same code docker compose uses), the Kubernetes manifests of deploy/k8s document by document, and
+// deploy/redis.conf and deploy/Dockerfile as text. Nothing here needs Docker, Kubernetes or the network.
 package deploy_test
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -24,6 +26,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -41,36 +44,61 @@ const (
 	binaryInImage = "/usr/local/bin/recordshop"
 )
 
-// loadProject loads docker-compose.yml with exactly the environment given: the process
-// environment and any .env file are ignored, so the result does not depend on the machine.
-// Variables left unset take the defaults written in the file (${VAR:-default}).
+// The API tokens an operator sets before any compose command (the file has no default for them).
+const (
+	operatorAdminTokens      = "4d2f0c9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a190817263"
+	operatorStorefrontTokens = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+)
+
+// loadProject loads docker-compose.yml with exactly the environment given, over the operator's
+// tokens: the process environment and any .env file are ignored, so the result does not depend on
+// the machine. Variables left unset take the defaults written in the file (${VAR:-default}).
 func loadProject(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	return loadFiles(t, []string{composeFile}, env)
+	return loadFiles(t, []string{composeFile}, withTokens(env))
 }
 
 // loadClusterProject loads docker-compose.yml with docker-compose.cluster.yml over it, as
 // `docker compose -f docker-compose.yml -f docker-compose.cluster.yml` does.
 func loadClusterProject(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	return loadFiles(t, []string{composeFile, clusterFile}, env)
+	return loadFiles(t, []string{composeFile, clusterFile}, withTokens(env))
+}
+
+// withTokens puts the operator's tokens before env, whose own settings win.
+func withTokens(env []string) []string {
+	return append([]string{"RS_ADMIN_TOKENS=" + operatorAdminTokens, "RS_STOREFRONT_TOKENS=" + operatorStorefrontTokens}, env...)
 }
 
 func loadFiles(t *testing.T, files, env []string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions(
-		files,
-		cli.WithWorkingDirectory(".."),
-		cli.WithEnv(env),
-	)
-	if err != nil {
-		t.Fatalf("compose options: %v", err)
-	}
-	project, err := opts.LoadProject(context.Background())
+	project, err := tryLoad(files, env)
 	if err != nil {
 		t.Fatalf("load %v: %v", files, err)
 	}
 	return project
+}
+
+// tryLoad loads files with exactly the environment env (later settings of a variable win).
+func tryLoad(files, env []string) (*types.Project, error) {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var list []string
+	for k, v := range vars {
+		list = append(list, k+"="+v)
+	}
+	opts, err := cli.NewProjectOptions(
+		files,
+		cli.WithWorkingDirectory(".."),
+		cli.WithEnv(list),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("compose options: %w", err)
+	}
+	return opts.LoadProject(context.Background())
 }
 
 func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
@@ -189,8 +217,8 @@ func TestComposeRecordshopEnvironment(t *testing.T) {
 			}
 			return nil
 		}},
-		{name: "RS_ADMIN_TOKENS", check: devToken},
-		{name: "RS_STOREFRONT_TOKENS", check: devToken},
+		{name: "RS_ADMIN_TOKENS", check: equals(operatorAdminTokens)},
+		{name: "RS_STOREFRONT_TOKENS", check: equals(operatorStorefrontTokens)},
 		{name: "RS_PARTITIONS", check: func(v string) error {
 			if n, err := strconv.Atoi(v); err != nil || n < 1 {
 				return fmt.Errorf("want a positive integer")
@@ -221,8 +249,48 @@ func TestComposeRecordshopEnvironment(t *testing.T) {
 	}
 }
 
-// TestComposeTokensComeFromEnvironment proves the defaults are only defaults: an operator's
-// tokens replace them.
+// TestComposeRequiresRealTokens: the compose file ships no API token, so nobody runs the shop with
+// one that everyone who read the file knows. Every command (alone, or with the cluster file over it)
+// stops until both tokens are set, with a message that names the variable and how to make one.
+func TestComposeRequiresRealTokens(t *testing.T) {
+	for _, setup := range []struct {
+		name  string
+		files []string
+	}{{"single", []string{composeFile}}, {"cluster", []string{composeFile, clusterFile}}} {
+		for _, tt := range []struct {
+			name, missing string
+			env           []string
+		}{
+			{"no tokens", "RS_ADMIN_TOKENS", nil},
+			{"no storefront token", "RS_STOREFRONT_TOKENS", []string{"RS_ADMIN_TOKENS=" + operatorAdminTokens}},
+			{"no admin token", "RS_ADMIN_TOKENS", []string{"RS_STOREFRONT_TOKENS=" + operatorStorefrontTokens}},
+			{"empty tokens", "RS_", []string{"RS_ADMIN_TOKENS=", "RS_STOREFRONT_TOKENS="}},
+		} {
+			t.Run(setup.name+"/"+tt.name, func(t *testing.T) {
+				p, err := tryLoad(setup.files, tt.env)
+				if err == nil {
+					rs := p.Services["recordshop"].Environment
+					t.Fatalf("loaded with RS_ADMIN_TOKENS=%s RS_STOREFRONT_TOKENS=%s: the file has a default token",
+						deref(rs["RS_ADMIN_TOKENS"]), deref(rs["RS_STOREFRONT_TOKENS"]))
+				}
+				if msg := err.Error(); !strings.Contains(msg, "required variable "+tt.missing) || !strings.Contains(msg, "openssl rand") {
+					t.Errorf("error %q does not name %s and how to make a token", msg, tt.missing)
+				}
+			})
+		}
+	}
+	raw, err := os.ReadFile(composeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, "_TOKENS:") && strings.Contains(line, ":-") {
+			t.Errorf("a token variable has a default: %s", strings.TrimSpace(line))
+		}
+	}
+}
+
+// TestComposeTokensComeFromEnvironment proves the operator's tokens reach the shop.
 func TestComposeTokensComeFromEnvironment(t *testing.T) {
 	for _, name := range []string{"RS_ADMIN_TOKENS", "RS_STOREFRONT_TOKENS"} {
 		t.Run(name, func(t *testing.T) {
@@ -767,14 +835,13 @@ func checkURL(p *types.Project, raw string, schemes []string, host, port, path s
 	return nil
 }
 
-// devToken accepts a token list whose default is plainly not meant for production.
-func devToken(v string) error {
-	for _, tok := range strings.Split(v, ",") {
-		if !strings.Contains(tok, "change-me") {
-			return fmt.Errorf("default token %q does not say it must be changed", tok)
+func equals(want string) func(string) error {
+	return func(v string) error {
+		if v != want {
+			return fmt.Errorf("want %q, the value in the environment", want)
 		}
+		return nil
 	}
-	return nil
 }
 
 func oneOf(values ...string) func(string) error {
@@ -912,4 +979,421 @@ func execForm(args string) ([]string, error) {
 		return nil, fmt.Errorf("%q is not in exec form: %w", args, err)
 	}
 	return v, nil
+}
+
+// --- Kubernetes manifests ------------------------------------------------------------------------
+
+const k8sDir = "k8s"
+
+// k8sObject is one document of a manifest: what every kind has, and the node to decode the rest from.
+type k8sObject struct {
+	file       string
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name   string            `yaml:"name"`
+		Labels map[string]string `yaml:"labels"`
+	} `yaml:"metadata"`
+	node *yaml.Node
+}
+
+type labelSelector struct {
+	MatchLabels map[string]string `yaml:"matchLabels"`
+}
+
+type podTemplate struct {
+	Metadata struct {
+		Labels map[string]string `yaml:"labels"`
+	} `yaml:"metadata"`
+	Spec struct {
+		AutomountServiceAccountToken *bool `yaml:"automountServiceAccountToken"`
+		Containers                   []struct {
+			Name  string `yaml:"name"`
+			Image string `yaml:"image"`
+			Ports []struct {
+				Name          string `yaml:"name"`
+				ContainerPort int    `yaml:"containerPort"`
+			} `yaml:"ports"`
+		} `yaml:"containers"`
+	} `yaml:"spec"`
+}
+
+type networkPeer struct {
+	PodSelector       *labelSelector `yaml:"podSelector"`
+	NamespaceSelector *labelSelector `yaml:"namespaceSelector"`
+	IPBlock           *struct {
+		CIDR string `yaml:"cidr"`
+	} `yaml:"ipBlock"`
+}
+
+type networkRule struct {
+	From  []networkPeer `yaml:"from"`
+	To    []networkPeer `yaml:"to"`
+	Ports []struct {
+		Port     any    `yaml:"port"` // a number or a named container port
+		Protocol string `yaml:"protocol"`
+	} `yaml:"ports"`
+}
+
+type networkPolicy struct {
+	Spec struct {
+		PodSelector labelSelector `yaml:"podSelector"`
+		PolicyTypes []string      `yaml:"policyTypes"`
+		Ingress     []networkRule `yaml:"ingress"`
+		Egress      []networkRule `yaml:"egress"`
+	} `yaml:"spec"`
+}
+
+// allows reports whether the rule admits port (a number or a named port); a rule without ports admits all.
+func (r networkRule) allows(port any) bool {
+	if len(r.Ports) == 0 {
+		return true
+	}
+	for _, p := range r.Ports {
+		if fmt.Sprint(p.Port) == fmt.Sprint(port) {
+			return true
+		}
+	}
+	return false
+}
+
+// readManifests parses every document of every deploy/k8s file, as kubectl would have to.
+func readManifests(t *testing.T) []k8sObject {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(k8sDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in %s: %v", k8sDir, err)
+	}
+	var objs []k8sObject
+	for _, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(f)
+		for i := 1; ; i++ {
+			var node yaml.Node
+			err := dec.Decode(&node)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s document %d: %v", file, i, err)
+			}
+			if len(node.Content) == 0 {
+				continue // a --- with only comments after it
+			}
+			obj := k8sObject{file: file, node: &node}
+			if err := node.Decode(&obj); err != nil {
+				t.Fatalf("%s document %d: %v", file, i, err)
+			}
+			if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" {
+				t.Errorf("%s document %d lacks apiVersion, kind or metadata.name", file, i)
+			}
+			objs = append(objs, obj)
+		}
+		f.Close()
+	}
+	return objs
+}
+
+func objectsOf(objs []k8sObject, kind string) []k8sObject {
+	var out []k8sObject
+	for _, o := range objs {
+		if o.Kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func decodeAs[T any](t *testing.T, o k8sObject) T {
+	t.Helper()
+	var v T
+	if err := o.node.Decode(&v); err != nil {
+		t.Fatalf("%s %s: %v", o.Kind, o.Metadata.Name, err)
+	}
+	return v
+}
+
+// selects reports whether a selector's labels all sit on a pod with labels.
+func selects(sel map[string]string, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false // an empty selector selects every pod, which no rule here means
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// apiDeployment returns the Deployment of recordshop serve and its pod template.
+func apiDeployment(t *testing.T, objs []k8sObject) (replicas int, selector labelSelector, pod podTemplate) {
+	t.Helper()
+	for _, o := range objectsOf(objs, "Deployment") {
+		d := decodeAs[struct {
+			Spec struct {
+				Replicas int           `yaml:"replicas"`
+				Selector labelSelector `yaml:"selector"`
+				Template podTemplate   `yaml:"template"`
+			} `yaml:"spec"`
+		}](t, o)
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if slices.Contains(containerArgs(t, o, c.Name), "serve") {
+				return d.Spec.Replicas, d.Spec.Selector, d.Spec.Template
+			}
+		}
+	}
+	t.Fatal("no Deployment runs recordshop serve")
+	return 0, labelSelector{}, podTemplate{}
+}
+
+func containerArgs(t *testing.T, o k8sObject, name string) []string {
+	t.Helper()
+	d := decodeAs[struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Name string   `yaml:"name"`
+						Args []string `yaml:"args"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}](t, o)
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == name {
+			return c.Args
+		}
+	}
+	return nil
+}
+
+// cronJobPods returns the pod template of every CronJob.
+func cronJobPods(t *testing.T, objs []k8sObject) map[string]podTemplate {
+	t.Helper()
+	out := map[string]podTemplate{}
+	for _, o := range objectsOf(objs, "CronJob") {
+		c := decodeAs[struct {
+			Spec struct {
+				JobTemplate struct {
+					Spec struct {
+						Template podTemplate `yaml:"template"`
+					} `yaml:"spec"`
+				} `yaml:"jobTemplate"`
+			} `yaml:"spec"`
+		}](t, o)
+		out[o.Metadata.Name] = c.Spec.JobTemplate.Spec.Template
+	}
+	return out
+}
+
+// TestK8sPodsHaveNoServiceAccountToken: neither serve nor reconcile talks to the Kubernetes API, so their pods
+// carry no token that a break-in could use against it.
+func TestK8sPodsHaveNoServiceAccountToken(t *testing.T) {
+	objs := readManifests(t)
+	_, _, api := apiDeployment(t, objs)
+	pods := cronJobPods(t, objs)
+	if len(pods) == 0 {
+		t.Fatal("no CronJob: where is reconcile?")
+	}
+	pods["deployment/recordshop"] = api
+	for name, pod := range pods {
+		if a := pod.Spec.AutomountServiceAccountToken; a == nil || *a {
+			t.Errorf("%s: automountServiceAccountToken is not false", name)
+		}
+	}
+}
+
+// TestK8sDisruptionBudget: a node drain takes API pods one at a time, never all of them.
+func TestK8sDisruptionBudget(t *testing.T) {
+	objs := readManifests(t)
+	replicas, _, api := apiDeployment(t, objs)
+	found := false
+	for _, o := range objectsOf(objs, "PodDisruptionBudget") {
+		pdb := decodeAs[struct {
+			Spec struct {
+				MinAvailable   any           `yaml:"minAvailable"`
+				MaxUnavailable any           `yaml:"maxUnavailable"`
+				Selector       labelSelector `yaml:"selector"`
+			} `yaml:"spec"`
+		}](t, o)
+		if !selects(pdb.Spec.Selector.MatchLabels, api.Metadata.Labels) {
+			continue
+		}
+		found = true
+		maxU, minA := fmt.Sprint(pdb.Spec.MaxUnavailable), fmt.Sprint(pdb.Spec.MinAvailable)
+		switch {
+		case pdb.Spec.MaxUnavailable != nil && pdb.Spec.MinAvailable != nil:
+			t.Errorf("%s sets both minAvailable and maxUnavailable, which the API refuses", o.Metadata.Name)
+		case pdb.Spec.MaxUnavailable != nil && maxU != "1":
+			t.Errorf("%s: maxUnavailable %s, want 1", o.Metadata.Name, maxU)
+		case pdb.Spec.MinAvailable != nil && (minA != "1" || replicas < 2):
+			t.Errorf("%s: minAvailable %s with %d replicas, want 1 of at least 2", o.Metadata.Name, minA, replicas)
+		case pdb.Spec.MaxUnavailable == nil && pdb.Spec.MinAvailable == nil:
+			t.Errorf("%s bounds nothing", o.Metadata.Name)
+		}
+	}
+	if !found {
+		t.Errorf("no PodDisruptionBudget selects the API pods (labels %v)", api.Metadata.Labels)
+	}
+}
+
+// TestK8sNetworkPolicies: the API pods take their port from anywhere and /metrics from the monitoring
+// namespace, and reach DNS, Redis and Postgres only; Redis, which runs without a password behind this policy
+// (deploy/redis.conf), is reached by recordshop's pods and its own, and by nothing else.
+func TestK8sNetworkPolicies(t *testing.T) {
+	objs := readManifests(t)
+	_, _, api := apiDeployment(t, objs)
+	var apiPolicy, redisPolicy *networkPolicy
+	for _, o := range objectsOf(objs, "NetworkPolicy") {
+		np := decodeAs[networkPolicy](t, o)
+		switch {
+		case selects(np.Spec.PodSelector.MatchLabels, api.Metadata.Labels):
+			apiPolicy = &np
+		case np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] == "redis":
+			redisPolicy = &np
+		}
+	}
+	if apiPolicy == nil || redisPolicy == nil {
+		t.Fatalf("want a NetworkPolicy for the API pods (%v) and one for Redis; API %v, Redis %v", api.Metadata.Labels, apiPolicy != nil, redisPolicy != nil)
+	}
+
+	t.Run("api", func(t *testing.T) {
+		p := apiPolicy.Spec
+		if !slices.Contains(p.PolicyTypes, "Ingress") || !slices.Contains(p.PolicyTypes, "Egress") {
+			t.Errorf("policyTypes %v, want Ingress and Egress", p.PolicyTypes)
+		}
+		port := api.Spec.Containers[0].Ports[0]
+		openToAll, monitoring := false, false
+		for _, r := range p.Ingress {
+			if !r.allows(port.Name) && !r.allows(port.ContainerPort) {
+				continue
+			}
+			openToAll = openToAll || len(r.From) == 0
+			for _, f := range r.From {
+				if f.NamespaceSelector != nil && f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" {
+					monitoring = true
+				}
+			}
+		}
+		if !openToAll || !monitoring {
+			t.Errorf("ingress to %s (%d): from anywhere %v, from the monitoring namespace %v; want both", port.Name, port.ContainerPort, openToAll, monitoring)
+		}
+		for _, want := range []int{53, 6379, 5432} {
+			if !slices.ContainsFunc(p.Egress, func(r networkRule) bool { return len(r.Ports) > 0 && r.allows(want) }) {
+				t.Errorf("egress does not allow port %d", want)
+			}
+		}
+		for _, r := range p.Egress {
+			if len(r.Ports) == 0 {
+				t.Errorf("an egress rule allows every port: %+v", r)
+			}
+		}
+	})
+
+	t.Run("redis", func(t *testing.T) {
+		p := redisPolicy.Spec
+		if !slices.Contains(p.PolicyTypes, "Ingress") {
+			t.Errorf("policyTypes %v, want Ingress", p.PolicyTypes)
+		}
+		reaches := func(labels map[string]string, port int) bool {
+			for _, r := range p.Ingress {
+				if !r.allows(port) {
+					continue
+				}
+				for _, f := range r.From {
+					if f.NamespaceSelector == nil && f.IPBlock == nil && f.PodSelector != nil && selects(f.PodSelector.MatchLabels, labels) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		for _, r := range p.Ingress {
+			if len(r.From) == 0 {
+				t.Errorf("an ingress rule admits anyone: %+v", r)
+			}
+		}
+		clients := cronJobPods(t, objs)
+		clients["the API"] = api
+		for name, pod := range clients {
+			if !reaches(pod.Metadata.Labels, 6379) {
+				t.Errorf("%s's pods (%v) cannot reach Redis on 6379", name, pod.Metadata.Labels)
+			}
+		}
+		if !reaches(map[string]string{"app.kubernetes.io/name": "redis"}, 16379) {
+			t.Error("Redis pods cannot reach each other (replication, the cluster bus)")
+		}
+		if reaches(map[string]string{"app.kubernetes.io/name": "storefront"}, 6379) {
+			t.Error("a pod that is neither recordshop nor Redis reaches Redis")
+		}
+	})
+}
+
+// TestK8sSecretHasNoUsableValues: applied unchanged, the Secret leaves serve without a database URL and without
+// tokens, so it refuses to start, instead of running with values everybody who read the file knows. Every
+// other document carries app.kubernetes.io/component, which is how the file is applied without the Secret.
+func TestK8sSecretHasNoUsableValues(t *testing.T) {
+	objs := readManifests(t)
+	secrets := objectsOf(objs, "Secret")
+	if len(secrets) != 1 {
+		t.Fatalf("%d Secrets, want the one the Deployment reads", len(secrets))
+	}
+	s := decodeAs[struct {
+		StringData map[string]string `yaml:"stringData"`
+		Data       map[string]string `yaml:"data"`
+	}](t, secrets[0])
+	if len(s.Data) > 0 {
+		t.Errorf("data %v: values belong in the cluster, not in the file", s.Data)
+	}
+	for _, key := range []string{"RS_PG_URL", "RS_ADMIN_TOKENS", "RS_STOREFRONT_TOKENS"} {
+		if v, ok := s.StringData[key]; !ok || v != "" {
+			t.Errorf("%s = %q (present %v); want it present and empty", key, v, ok)
+		}
+	}
+	for key, v := range s.StringData {
+		if strings.Contains(strings.ToLower(v), "change") || strings.Contains(v, "@") {
+			t.Errorf("%s = %q looks like a placeholder or holds credentials", key, v)
+		}
+	}
+	for _, o := range objs {
+		_, labelled := o.Metadata.Labels["app.kubernetes.io/component"]
+		if labelled == (o.Kind == "Secret") {
+			t.Errorf("%s %s: app.kubernetes.io/component present %v; want it on every document but the Secret", o.Kind, o.Metadata.Name, labelled)
+		}
+	}
+}
+
+// TestK8sImagesPinnedOrSaySo: the API and reconcile run one image, and each reference is pinned by digest or
+// carries, just above it, the command that gives the digest to pin it with.
+func TestK8sImagesPinnedOrSaySo(t *testing.T) {
+	objs := readManifests(t)
+	_, _, api := apiDeployment(t, objs)
+	want := api.Spec.Containers[0].Image
+	for name, pod := range cronJobPods(t, objs) {
+		if got := pod.Spec.Containers[0].Image; got != want {
+			t.Errorf("CronJob %s runs %s, the Deployment %s", name, got, want)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(k8sDir, "*.yaml"))
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(raw), "\n")
+		for i, line := range lines {
+			if !strings.HasPrefix(strings.TrimSpace(line), "image:") || strings.Contains(line, "@sha256:") {
+				continue
+			}
+			above := strings.Join(lines[max(0, i-3):i], "\n")
+			if !strings.Contains(above, "crane digest") || !strings.Contains(above, "imagetools inspect") {
+				t.Errorf("%s:%d: %s is not pinned by digest and does not say how to pin it", file, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +56,9 @@ type config struct {
 	NoWriter         bool          // serve and dev
 	DevCluster       bool          // dev only: a local Redis Cluster instead of one server
 	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
+	ReconcileEvery   time.Duration // serve and dev: the shop's own whole-shop reconcile check (0 = off)
 	SeedDiscs        int           // seed only
+	SeedCustomers    int           // seed only: generated customers 1..N
 	Disc             int64         // reconcile only: one disc
 	JSON             bool          // reconcile only
 	Fix              bool          // reconcile only
@@ -131,13 +134,18 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	num(&c.HTTPMaxConns, "RS_HTTP_MAX_CONNS")
 	num(&c.WaitReplicas, "RS_REDIS_WAIT_REPLICAS")
 	dur(&c.WaitTimeout, "RS_REDIS_WAIT_TIMEOUT")
+	if name == "dev" {
+		c.ReconcileEvery = devReconcileEvery
+	}
+	dur(&c.ReconcileEvery, "RS_RECONCILE_EVERY")
 
 	// Each subcommand declares, and -h shows, only the flags it reads; the RS_* variables are read for all.
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	uses := func(cmds ...string) bool { return slices.Contains(cmds, name) }
 	fs.StringVar(&c.PGURL, "pg-url", c.PGURL, "Postgres URL (RS_PG_URL)")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (RS_LOG_LEVEL)")
+	// migrate and seed print what they did and log nothing.
 	if uses("serve", "dev", "writer", "reconcile") {
+		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (RS_LOG_LEVEL)")
 		fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "one Redis server, redis://[:password@]host:port/db (RS_REDIS_URL)")
 		fs.Func("redis-cluster-addrs", "Redis Cluster seed nodes, host:port,... (RS_REDIS_CLUSTER_ADDRS)", func(s string) error {
 			c.RedisCluster = splitList(s)
@@ -148,11 +156,13 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 			return nil
 		})
 		fs.StringVar(&c.RedisMaster, "redis-sentinel-master", c.RedisMaster, "the primary's name at the Sentinels (RS_REDIS_SENTINEL_MASTER)")
-		fs.IntVar(&c.WaitReplicas, "redis-wait-replicas", c.WaitReplicas, "replicas that must have each reservation before its 201; -1 = 0 on one server, 1 on a cluster or Sentinel (RS_REDIS_WAIT_REPLICAS)")
-		fs.DurationVar(&c.WaitTimeout, "redis-wait-timeout", c.WaitTimeout, fmt.Sprintf("how long a reservation waits for its replicas; 0 = %v (RS_REDIS_WAIT_TIMEOUT)", rsredis.DefaultWaitTimeout))
 		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "Redis partitions, fixed per deployment (RS_PARTITIONS)")
 	}
+	// The writer's acknowledgements are plain writes: only what changes stock (reservations, stock events,
+	// reconcile's repairs) waits for replicas.
 	if uses("serve", "dev", "reconcile") {
+		fs.IntVar(&c.WaitReplicas, "redis-wait-replicas", c.WaitReplicas, "replicas that must have each reservation before its 201; -1 = 0 on one server, 1 on a cluster or Sentinel (RS_REDIS_WAIT_REPLICAS)")
+		fs.DurationVar(&c.WaitTimeout, "redis-wait-timeout", c.WaitTimeout, fmt.Sprintf("how long a reservation waits for its replicas; 0 = %v (RS_REDIS_WAIT_TIMEOUT)", rsredis.DefaultWaitTimeout))
 		fs.StringVar(&c.ReserveMode, "reserve-mode", c.ReserveMode, "redis or postgres (RS_RESERVE_MODE)")
 	}
 	if uses("serve", "dev", "writer") {
@@ -184,11 +194,13 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", c.HTTPReadTimeout, fmt.Sprintf("a request's line, headers and body must arrive within this; 0 = %v (RS_HTTP_READ_TIMEOUT)", edge.Defaults.ReadTimeout))
 		fs.IntVar(&c.HTTPMaxConns, "http-max-conns", c.HTTPMaxConns, fmt.Sprintf("connections served at once, more wait to be accepted; 0 = %d (RS_HTTP_MAX_CONNS)", edge.Defaults.MaxConns))
 		fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("RS_PPROF_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (RS_PPROF_ADDR; off by default)")
+		fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.ReconcileEvery, "run the whole-shop reconcile check (never --fix) this often, for the console and the recordshop_reconcile_* metrics; 0 = off (RS_RECONCILE_EVERY)")
 	case "writer":
 		fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not apply migrations at start")
 		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "where the writer serves /metrics and /healthz; \"\" = nowhere (RS_METRICS_ADDR)")
 	case "seed":
 		fs.IntVar(&c.SeedDiscs, "discs", 0, "also generate this many discs (for benchmarks)")
+		fs.IntVar(&c.SeedCustomers, "customers", 0, fmt.Sprintf("also make sure generated customers 1..N exist, at most %d (bench/attack.sh buys for customers 1..10000); a second run adds only what is missing", maxSeedCustomers))
 	case "reconcile":
 		fs.Int64Var(&c.Disc, "disc", 0, "check only this disc")
 		fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
@@ -200,6 +212,11 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	return &c, fs, errors.Join(errs...)
 }
 
+// devReconcileEvery is `recordshop dev`'s reconcile interval: the console of `make run` shows a verdict
+// without anyone running a check. serve leaves it off unless asked, since every replica would check the whole
+// shop.
+const devReconcileEvery = 30 * time.Second
+
 func splitList(s string) []string {
 	var out []string
 	for _, part := range strings.Split(s, ",") {
@@ -210,8 +227,72 @@ func splitList(s string) []string {
 	return out
 }
 
-// MinTokenLength keeps guessable tokens out of a deployment.
+// MinTokenLength keeps guessable tokens out of a deployment: the API is public, so a short token can be found by
+// trying them all (16 random hex characters are 64 bits).
 const MinTokenLength = 16
+
+// placeholderWords are what a token copied from an example or a template says about itself. A token is compared
+// in lower case with - _ . and spaces taken out, so CHANGE-ME, change_me and changeme are one word.
+var placeholderWords = []string{"changeme", "replaceme", "example", "placeholder", "yourtoken"}
+
+// placeholderWord returns the placeholder word secret contains, or "".
+func placeholderWord(secret string) string {
+	squeezed := strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '_', '.', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, secret)
+	for _, w := range placeholderWords {
+		if strings.Contains(squeezed, w) {
+			return w
+		}
+	}
+	return ""
+}
+
+// tokenSet is one role's tokens under the name the environment gives them.
+type tokenSet struct {
+	name   string
+	tokens []string
+}
+
+func (c config) tokenSets() []tokenSet {
+	return []tokenSet{{"RS_ADMIN_TOKENS", c.AdminTokens}, {"RS_STOREFRONT_TOKENS", c.StorefrontTokens}}
+}
+
+// refusePlaceholders is serve's check that no secret is one that anybody who read docker-compose.yml, the
+// Kubernetes manifests or the README knows: such a value copied into a deployment would work as a real token.
+// dev is not asked, since it makes up its own tokens. The error names the variable and the token's place in
+// it, never the token.
+func (c config) refusePlaceholders() error {
+	var errs []error
+	for _, set := range c.tokenSets() {
+		for i, t := range set.tokens {
+			if w := placeholderWord(t); w != "" {
+				errs = append(errs, fmt.Errorf("%s: token %d of %d looks like a placeholder (it contains %q); "+
+					"set real tokens, e.g. from `openssl rand -hex 32`", set.name, i+1, len(set.tokens), w))
+			}
+		}
+	}
+	if w := placeholderWord(c.CursorKey); w != "" {
+		errs = append(errs, fmt.Errorf("RS_CURSOR_KEY looks like a placeholder (it contains %q); set a real key or leave it unset", w))
+	}
+	return errors.Join(errs...)
+}
+
+// sharedTokens counts the tokens given to both roles. The admin role wins a token held by both, so a storefront
+// that holds one would have admin rights.
+func sharedTokens(admin, storefront []string) int {
+	n := 0
+	for _, t := range storefront {
+		if slices.Contains(admin, t) {
+			n++
+		}
+	}
+	return n
+}
 
 // validate checks the settings a subcommand uses: needPG, needRedis and needServe (address and tokens).
 func (c config) validate(needPG, needRedis, needServe bool) error {
@@ -241,19 +322,19 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			errs = append(errs, fmt.Errorf("RS_HTTP_ADDR=%q must be host:port or :port", c.HTTPAddr))
 		}
-		for _, set := range []struct {
-			name   string
-			tokens []string
-		}{{"RS_ADMIN_TOKENS", c.AdminTokens}, {"RS_STOREFRONT_TOKENS", c.StorefrontTokens}} {
+		for _, set := range c.tokenSets() {
 			if len(set.tokens) == 0 {
 				errs = append(errs, fmt.Errorf("%s must hold at least one token", set.name))
 			}
 			for _, t := range set.tokens {
 				if len(t) < MinTokenLength {
-					errs = append(errs, fmt.Errorf("%s: every token must be at least %d characters", set.name, MinTokenLength))
+					errs = append(errs, fmt.Errorf("%s: every token must be at least %d characters (a shorter one can be guessed by trying them all)", set.name, MinTokenLength))
 					break
 				}
 			}
+		}
+		if n := sharedTokens(c.AdminTokens, c.StorefrontTokens); n > 0 {
+			errs = append(errs, fmt.Errorf("RS_ADMIN_TOKENS and RS_STOREFRONT_TOKENS share %d token(s): a storefront holding one would have admin rights; give each role its own", n))
 		}
 	}
 	if c.MaxBacklog < 0 {
@@ -273,6 +354,9 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 	}
 	if c.SoldOutHold < 0 || c.SoldOutHold > time.Minute {
 		errs = append(errs, fmt.Errorf("RS_SOLD_OUT_HOLD=%v must be between 0 (off) and 1m", c.SoldOutHold))
+	}
+	if c.ReconcileEvery < 0 || (c.ReconcileEvery > 0 && c.ReconcileEvery < time.Second) {
+		errs = append(errs, fmt.Errorf("RS_RECONCILE_EVERY=%v must be 0 (off) or at least 1s", c.ReconcileEvery))
 	}
 	if c.RedisTimeout < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("RS_REDIS_ORDER_TIMEOUT=%v must be at least 10ms", c.RedisTimeout))
@@ -318,6 +402,7 @@ func (c config) fields() []zap.Field {
 		zap.Bool("cursor_key_set", c.CursorKey != ""),
 		zap.Duration("http_read_timeout", c.HTTPReadTimeout),
 		zap.Int("http_max_conns", c.HTTPMaxConns),
+		zap.Duration("reconcile_every", c.ReconcileEvery),
 	}
 }
 
@@ -333,6 +418,8 @@ func (c config) deps(pool *pgxpool.Pool, rdb goredis.UniversalClient, log *zap.L
 		CursorKey:  c.cursorKey(),
 		HTTP:       edge.Limits{ReadTimeout: c.HTTPReadTimeout, MaxConns: c.HTTPMaxConns},
 		Writer:     service.WriterConfig{BatchSize: c.WriterBatch, BatchWait: c.WriterWait, ClaimIdle: c.ClaimIdle},
+
+		ReconcileEvery: c.ReconcileEvery, // the API's own periodic check (serve, dev)
 	}
 }
 

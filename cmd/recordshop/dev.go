@@ -85,15 +85,21 @@ func newToken(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b[:])
 }
 
-var banner = template.Must(template.New("banner").Parse(`
+// The banner's export line sets the variables the README's examples use (B, ADMIN, SF): pasted into a shell,
+// every example there runs as written.
+var banner = template.Must(template.New("banner").Funcs(template.FuncMap{"sh": shellWord}).Parse(`
 recordshop dev is up. Ctrl-C stops it and removes its data.
 
-  API        {{.Base}}
+  Console    {{.Base}}/console
   Docs       {{.Base}}/docs
+  OpenAPI    {{.Base}}/openapi.json
   Postgres   {{.PG}}
   Redis      {{.Redis}}
   Admin      {{.AdminAll}}
   Storefront {{.StorefrontAll}}
+
+For the README's examples, paste into your shell:
+  export B={{sh .Base}} ADMIN={{sh .Admin}} SF={{sh .Storefront}}
 
 Try:
   curl -s '{{.Base}}/v1/discs?artist=hohpe&year=2022'
@@ -103,6 +109,18 @@ Try:
   curl -s -X DELETE {{.Base}}/v1/customers/1 -H 'Authorization: Bearer {{.Admin}}'
 
 `))
+
+// shellWord quotes s for a POSIX shell when it holds anything but letters, digits and URL punctuation (a
+// token given with --admin-tokens may).
+func shellWord(s string) string {
+	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@%+=,", r))
+	}) < 0
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 func printBanner(w io.Writer, cfg config, addr net.Addr) {
 	host := "localhost"

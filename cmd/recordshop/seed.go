@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -20,13 +21,17 @@ const (
 	launchArtist = "Hohpe"
 )
 
-// runSeed loads the demo catalog and customers into RS_PG_URL, once; --discs N adds N generated discs.
+// runSeed loads the demo catalog and customers into RS_PG_URL, once; --discs N adds N generated discs and
+// --customers N makes sure the generated customers 1..N exist.
 func runSeed(ctx context.Context, cfg config, stdout, _ io.Writer) error {
 	if err := cfg.validate(true, false, false); err != nil {
 		return err
 	}
 	if cfg.SeedDiscs < 0 || cfg.SeedDiscs > 1_000_000 {
 		return errors.New("seed: --discs must be between 0 and 1000000")
+	}
+	if cfg.SeedCustomers < 0 || cfg.SeedCustomers > maxSeedCustomers {
+		return fmt.Errorf("seed: --customers must be between 0 and %d", maxSeedCustomers)
 	}
 	pool, err := pg.Connect(ctx, cfg.PGURL)
 	if err != nil {
@@ -36,7 +41,14 @@ func runSeed(ctx context.Context, cfg config, stdout, _ io.Writer) error {
 	if _, err := pg.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	return seed(ctx, pool, cfg.SeedDiscs, time.Now(), stdout)
+	now := time.Now()
+	if err := seed(ctx, pool, cfg.SeedDiscs, now, stdout); err != nil {
+		return err
+	}
+	if cfg.SeedCustomers > 0 {
+		return seedCustomers(ctx, pool, cfg.SeedCustomers, now, stdout)
+	}
+	return nil
 }
 
 // seed loads the demo data unless it is there already, then generates extra discs.
@@ -141,4 +153,83 @@ func generatedDiscs(from, n int, now time.Time) []model.DiscCreate {
 		}
 	}
 	return out
+}
+
+// Generated customers, for load tests that buy as many distinct customers (bench/attack.sh buys for
+// customers 1..10000). Generated customer k has the CPF model.CPFFromSeed(seedCPFBase+k) and the email
+// buyer-k@example.com: both distinct for every k up to maxSeedCustomers and apart from the demo customers'
+// (CPFFromSeed(100_000_001...), customerNN@example.com) and the README's examples.
+const (
+	maxSeedCustomers = 1_000_000
+	seedCPFBase      = 200_000_000
+)
+
+// generatedCustomer is generated customer k (1-based), valid as a sign-up is.
+func generatedCustomer(k int) model.CustomerCreate {
+	born := time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, k*7919%20_000)
+	return model.CustomerCreate{
+		Document:  model.CPFFromSeed(int64(seedCPFBase + k)),
+		Name:      fmt.Sprintf("Buyer %d", k),
+		Email:     fmt.Sprintf("buyer-%d@example.com", k),
+		Phone:     fmt.Sprintf("+5511%09d", 900_000_000+k),
+		BirthDate: born.Format(time.DateOnly),
+	}
+}
+
+// The generated customers go to a temporary table with COPY and from there into customers in one statement,
+// in k order (so that on a fresh shop customer k gets id k plus the demo customers before it). Those whose
+// email or document is there already are left out rather than conflicting: a second run inserts nothing and
+// takes no identity values, so the ids stay dense.
+const (
+	createSeedCustomers = `CREATE TEMPORARY TABLE seed_customers (
+    k int PRIMARY KEY, document text, name text, email text, phone text, birth_date text) ON COMMIT DROP`
+	insertSeedCustomers = `
+INSERT INTO customers (document, name, email, phone, birth_date)
+SELECT s.document, s.name, s.email, s.phone, s.birth_date::date
+FROM seed_customers s
+WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.email = s.email OR c.document = s.document)
+ORDER BY s.k
+ON CONFLICT DO NOTHING`
+	customerIDRange = `SELECT coalesce(min(id), 0), coalesce(max(id), 0), count(*) FROM customers`
+)
+
+// seedCustomers makes sure the generated customers 1..n exist and says which customer ids the shop holds.
+func seedCustomers(ctx context.Context, pool *pgxpool.Pool, n int, now time.Time, stdout io.Writer) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("seed.customers: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, createSeedCustomers); err != nil {
+		return fmt.Errorf("seed.customers: %w", err)
+	}
+	rows := pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		c := generatedCustomer(i + 1)
+		if err := c.Validate(now); err != nil {
+			return nil, fmt.Errorf("generated customer %d is not valid: %w", i+1, err)
+		}
+		return []any{i + 1, c.Document, c.Name, c.Email, c.Phone, c.BirthDate}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seed_customers"}, []string{"k", "document", "name", "email", "phone", "birth_date"}, rows); err != nil {
+		return fmt.Errorf("seed.customers: copy: %w", err)
+	}
+	tag, err := tx.Exec(ctx, insertSeedCustomers)
+	if err != nil {
+		return fmt.Errorf("seed.customers: %w", err)
+	}
+	var lo, hi, count int64
+	if err := tx.QueryRow(ctx, customerIDRange).Scan(&lo, &hi, &count); err != nil {
+		return fmt.Errorf("seed.customers: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("seed.customers: %w", err)
+	}
+	added := tag.RowsAffected()
+	fmt.Fprintf(stdout, "seed: generated customers 1..%d: %d added, %d there already\n", n, added, int64(n)-added)
+	if hi-lo+1 == count {
+		fmt.Fprintf(stdout, "seed: customers %d..%d exist\n", lo, hi)
+	} else {
+		fmt.Fprintf(stdout, "seed: %d customers exist between ids %d and %d (some ids were skipped)\n", count, lo, hi)
+	}
+	return nil
 }
