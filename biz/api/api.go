@@ -56,9 +56,15 @@ type Deps struct {
 	HTTP edge.Limits
 	// RelayInterval is how often the relay sweeps the stock_events outbox for what a crash left (1 s).
 	RelayInterval time.Duration
+	// ReadyInterval is how often the shop pings Postgres and Redis for recordshop_dependency_ready (5 s).
+	ReadyInterval time.Duration
 	// LoadBuyersMax is how many past buyers of a disc a load puts into Redis (service.LoadBuyersMax when 0,
 	// none when negative); beyond it Redis asks Postgres for a buyer's units at their first order.
 	LoadBuyersMax int
+	// ReconcileEvery is how often the shop runs the whole-shop reconcile check itself (0: never, the
+	// default; operators then run `recordshop reconcile` from cron). ReconcileTimeout bounds each check (1 min).
+	ReconcileEvery   time.Duration
+	ReconcileTimeout time.Duration
 }
 
 // API is the assembled shop.
@@ -67,6 +73,8 @@ type API struct {
 	Orders *service.Orders
 	relay  *service.Relay
 	writer *service.Writer
+	ready  *handler.Readiness
+	ops    *operators // the launch console and the periodic reconcile
 	log    *zap.Logger
 
 	prepare    func(context.Context) error
@@ -104,15 +112,22 @@ func Build(d Deps, opts ...config.Option) (*API, error) {
 	a.prepare = m.prepare
 	a.Orders, a.relay, a.writer = m.orders, m.relay, m.writer
 	catalog, people, reconciler := m.catalog, m.customers, m.reconciler
+	if a.ops, reconciler, err = newOperators(d, reconciler); err != nil {
+		return nil, err
+	}
+	if a.ready, err = handler.NewReadiness(readiness(d), d.ReadyInterval, d.Registry, d.Log); err != nil {
+		return nil, err
+	}
 	h, err := handler.New(handler.Deps{
 		Catalog:    catalog,
 		Customers:  people,
 		Orders:     a.Orders,
 		Reconciler: reconciler,
-		Ready:      readiness(d),
+		Ready:      a.ready.Checks(),
 		Log:        d.Log,
 		Now:        d.Now,
 		CursorKey:  d.CursorKey,
+		Console:    a.ops.console,
 	})
 	if err != nil {
 		return nil, err
@@ -141,6 +156,9 @@ var Defaults = Deps{
 	Partitions:    16,
 	Namespace:     DefaultNamespace,
 	RelayInterval: time.Second,
+	ReadyInterval: 5 * time.Second,
+	// A check that takes longer is stuck on a store; the next one starts an interval later.
+	ReconcileTimeout: time.Minute,
 	Orders: service.OrderConfig{
 		IdempotencyTTL: 24 * time.Hour,
 		CancelWait:     2 * time.Second,
@@ -178,6 +196,8 @@ func withDefaults(d Deps) Deps {
 		_, _ = rand.Read(d.CursorKey) // crypto/rand never fails on a supported platform
 	}
 	d.RelayInterval = or(d.RelayInterval, Defaults.RelayInterval)
+	d.ReadyInterval = or(d.ReadyInterval, Defaults.ReadyInterval)
+	d.ReconcileTimeout = or(d.ReconcileTimeout, Defaults.ReconcileTimeout)
 	d.Orders.IdempotencyTTL = or(d.Orders.IdempotencyTTL, Defaults.Orders.IdempotencyTTL)
 	d.Orders.CancelWait = or(d.Orders.CancelWait, Defaults.Orders.CancelWait)
 	d.Orders.RedisTimeout = or(d.Orders.RedisTimeout, Defaults.Orders.RedisTimeout)

@@ -509,7 +509,7 @@ func TestHostileRouting(t *testing.T) {
 	c := wireClient(t)
 	t.Run("unknown path", func(t *testing.T) {
 		for _, tt := range []struct{ method, path string }{
-			{http.MethodGet, "/"}, {http.MethodGet, "/v1"}, {http.MethodGet, "/v1/nope"}, {http.MethodPost, "/v1/nope"},
+			{http.MethodGet, "/index.html"}, {http.MethodGet, "/v1"}, {http.MethodGet, "/v1/nope"}, {http.MethodPost, "/v1/nope"},
 			{http.MethodGet, "/v1/discs/1/nope"}, {http.MethodGet, "/V1/discs"}, {http.MethodGet, "/v1/Discs"},
 		} {
 			t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -519,6 +519,9 @@ func TestHostileRouting(t *testing.T) {
 	})
 	t.Run("trailing slash", func(t *testing.T) {
 		for _, r := range routes(t) {
+			if r.Path == "/" {
+				continue // the root ends in "/" already: "//" is "/" once the server collapses repeated slashes
+			}
 			path := concrete(r.Path, "1") + "/"
 			t.Run(r.Method+" "+path, func(t *testing.T) {
 				res := a.send(t, c, wireRequest{method: r.Method, path: path, token: adminToken})

@@ -21,9 +21,17 @@ func (a *API) Run(ctx context.Context, withWriter bool, grace time.Duration) err
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan error, 1)
 	go func() { bgDone <- a.RunBackground(bgCtx, withWriter) }()
+	// The readiness probe runs in either reservation mode, so it is not part of RunBackground.
+	probed := make(chan struct{})
+	go func() { defer close(probed); a.ready.Run(bgCtx) }()
+	// So do the launch console's sampler and the periodic reconcile.
+	watched := make(chan struct{})
+	go func() { defer close(watched); a.ops.run(bgCtx) }()
 
 	err := serveUntil(ctx, a.Server, grace)
 	stopBackground()
+	<-probed
+	<-watched
 	if berr := <-bgDone; berr != nil {
 		err = errors.Join(err, fmt.Errorf("api: background work: %w", berr))
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/apidoc"
+	"github.com/learecordshop/recordshop/biz/console"
 	"github.com/learecordshop/recordshop/biz/model"
 	"github.com/learecordshop/recordshop/biz/service"
 )
@@ -36,6 +37,8 @@ type Handler struct {
 	now       func() time.Time
 	docsPage  []byte
 	cursors   model.CursorCodec
+	console   *console.Console
+	pages     consolePages
 }
 
 // Deps are what the handlers need; every field is required.
@@ -50,6 +53,8 @@ type Deps struct {
 	Now        func() time.Time
 	// CursorKey signs the list cursors handed to clients (model.CursorCodec).
 	CursorKey []byte
+	// Console is the launch console's view, and the meter PlaceOrder counts its answers in.
+	Console *console.Console
 }
 
 // New returns the handlers over deps. It renders the docs page once, from the OpenAPI document.
@@ -58,6 +63,10 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handler: docs page: %w", err)
 	}
+	pages, err := newConsolePages()
+	if err != nil {
+		return nil, fmt.Errorf("handler: console pages: %w", err)
+	}
 	return &Handler{catalog: d.Catalog, customers: d.Customers, orders: d.Orders, reconcile: d.Reconciler, ready: d.Ready, log: d.Log, now: d.Now, docsPage: page,
-		cursors: model.NewCursorCodec(d.CursorKey)}, nil
+		cursors: model.NewCursorCodec(d.CursorKey), console: d.Console, pages: pages}, nil
 }

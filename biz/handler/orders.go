@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/google/uuid"
@@ -14,6 +15,7 @@ import (
 // PlaceOrder handles POST /v1/orders: 201 with the order (Location), or 200 with Idempotent-Replayed: true for
 // a repeat of an earlier request with the same Idempotency-Key.
 func (h *Handler) PlaceOrder(ctx context.Context, c *app.RequestContext) {
+	start := time.Now()
 	var in model.OrderCreate
 	key := string(c.GetHeader("Idempotency-Key"))
 	err := bind(c, &in, func() error {
@@ -27,6 +29,7 @@ func (h *Handler) PlaceOrder(ctx context.Context, c *app.RequestContext) {
 		return
 	}
 	o, replayed, err := h.orders.Place(ctx, in, key)
+	defer h.observeOrder(in.DiscID, start, c, err) // after the answer is written, for its status
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
 		c.Header("Location", "/v1/orders/"+o.ID.String())

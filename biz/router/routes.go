@@ -41,6 +41,8 @@ func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
 		{get, "/metrics", mw.Public, metrics},
 		{get, "/openapi.json", mw.Public, h.OpenAPI},
 		{get, "/docs", mw.Public, h.Docs},
+		{get, "/", mw.Public, h.Index},
+		{get, "/console", mw.Public, h.Console}, // the page only: its data is the admin route below
 
 		{post, "/v1/customers", mw.Storefront, h.CreateCustomer},
 		{get, "/v1/customers", mw.Admin, h.ListCustomers},
@@ -64,6 +66,7 @@ func Routes(h *handler.Handler, metrics app.HandlerFunc) []Route {
 
 		{get, "/v1/admin/reconcile", mw.Admin, h.Reconcile},
 		{post, "/v1/admin/reconcile", mw.Admin, h.Reconcile},
+		{get, "/v1/admin/console", mw.Admin, h.ConsoleView},
 	}
 }
 
