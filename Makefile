@@ -16,8 +16,17 @@ run: build
 
 # test checks formatting, vets (with and without -tags nodev), runs every test against real servers (one Redis
 # server, then the Redis tests again on a Redis Cluster), then every fuzz target for FUZZTIME.
-test: fmtcheck vet nodev
+test: fmtcheck vet nodev test-tools
 	$(GO) test -count=1 -timeout 15m ./... && $(MAKE) --no-print-directory test-cluster && $(MAKE) --no-print-directory fuzz
+
+# test-tools installs Chromium, which the launch console's browser test drives headless (apt-get when root on
+# Debian or Ubuntu; otherwise it prints the command, and that test skips, or fails under CI=true).
+.PHONY: test-tools
+test-tools:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+		else echo "the console's browser test needs Chromium: sudo apt-get install -y chromium" >&2; fi; }
 
 # REDIS_PACKAGES are the packages whose tests reach Redis; the others do not change with its topology.
 REDIS_PACKAGES := ./biz/api/... ./biz/service/... ./cmd/... ./dal/redis/... ./dal/testenv/...
@@ -55,6 +64,27 @@ nodev:
 	@if $(GO) list -tags nodev -deps ./cmd/recordshop | grep -qx 'github.com/learecordshop/recordshop/dal/devstack'; then \
 		echo "nodev: cmd/recordshop links dal/devstack under -tags nodev"; exit 1; fi
 	$(GO) test -tags nodev -count=1 ./dal/devstack/
+
+# PROMTOOL_VERSION is the Prometheus release whose promtool checks deploy/monitoring: the one go.mod holds for the
+# PromQL parser of `go test ./deploy/monitoring/`, so that both read the files alike.
+PROMTOOL_VERSION ?= $(shell $(GO) list -m -f '{{.Version}}' github.com/prometheus/prometheus)
+PROMTOOL := bin/promtool-$(PROMTOOL_VERSION)
+
+# monitoring-check checks deploy/monitoring with promtool: the alert rules (syntax, PromQL, templates), their
+# unit tests (alerts_test.yml) and the example Prometheus config. promtool is built into bin/ from the Go module
+# proxy on first use, a large build (every service discovery of Prometheus: more minutes on a fresh machine than
+# the rest of `make test`, so it is its own target; the Go build cache makes a rebuild quick). `make test` runs
+# `go test ./deploy/monitoring/`, which checks the rules with the parser promtool uses (rulefmt) and holds every
+# metric the files name to a running shop.
+.PHONY: monitoring-check
+monitoring-check: $(PROMTOOL)
+	$(PROMTOOL) check rules deploy/monitoring/alerts.yml
+	$(PROMTOOL) test rules deploy/monitoring/alerts_test.yml
+	$(PROMTOOL) check config deploy/monitoring/prometheus.yml
+
+$(PROMTOOL):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	mv bin/promtool $@
 
 # clean removes build output.
 clean:
