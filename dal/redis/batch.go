@@ -38,8 +38,9 @@ type joined struct {
 
 // batchAnswer is one reservation's part of a batch's answer.
 type batchAnswer struct {
-	ans    any
-	stream string // the stream entry of the batch's confirmed orders
+	ans    answer
+	stream string    // the stream entry of the batch's confirmed orders
+	at     time.Time // when the batch reserved its orders
 	acked  int64
 	err    error
 }
@@ -80,6 +81,14 @@ func (b *batches) join(ctx context.Context, p int, r Reservation) (batchAnswer, 
 func (b *batches) send(p int, pb *partBatch) {
 	b.mu.Lock()
 	n := min(len(pb.queue), maxBatch)
+	// The script takes one backlog bound per call. A shop gives every reservation the same, so this split
+	// never happens in it; a caller that mixes bounds still gets each reservation checked against its own.
+	for i := 1; i < n; i++ {
+		if pb.queue[i].r.MaxBacklog != pb.queue[0].r.MaxBacklog {
+			n = i
+			break
+		}
+	}
 	batch := pb.queue[:n:n]
 	pb.queue = pb.queue[n:]
 	b.mu.Unlock()
@@ -99,10 +108,10 @@ func (b *batches) send(p int, pb *partBatch) {
 		for i, j := range live {
 			rs[i] = j.r
 		}
-		answers, stream, acked, err := b.g.reserveBatch(ctx, p, rs)
+		answers, stream, at, acked, err := b.g.reserveBatch(ctx, p, rs)
 		cancel()
 		for i, j := range live {
-			a := batchAnswer{stream: stream, acked: acked, err: err}
+			a := batchAnswer{stream: stream, at: at, acked: acked, err: err}
 			if err == nil {
 				a.ans = answers[i]
 			}

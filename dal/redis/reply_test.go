@@ -84,16 +84,20 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		call  int // index in calls
 		reply any
 	}{
-		{"reserve: reserved without its price", 0, []any{[]any{int64(1)}, "1-0"}},
-		{"reserve: reserved with a string price", 0, []any{[]any{int64(1), "2599"}, "1-0"}},
-		{"reserve: reserved without a stream entry", 0, []any{[]any{int64(1), int64(2599)}, ""}},
-		{"reserve: a numeric stream id", 0, []any{[]any{int64(1), int64(2599)}, int64(1)}},
-		{"reserve: no stream id", 0, []any{[]any{int64(1), int64(2599)}}},
-		{"reserve: replayed with a numeric record", 0, []any{[]any{int64(2), int64(5)}, ""}},
-		{"reserve: sold out without the units left", 0, []any{[]any{int64(3)}, ""}},
-		{"reserve: over limit with a string count", 0, []any{[]any{int64(4), "2"}, ""}},
-		{"reserve: not started with a nil start", 0, []any{[]any{int64(5), nil}, ""}},
-		{"reserve: an answer for each of two reservations", 0, []any{[]any{int64(6)}, []any{int64(6)}, ""}},
+		{"reserve: reserved without its price", 0, []any{"1", "1-0"}},
+		{"reserve: reserved with a numeric price", 0, []any{"1", int64(2599), "1-0"}},
+		{"reserve: reserved with a price not a number", 0, []any{"1", "25.99", "1-0"}},
+		{"reserve: reserved without a stream entry", 0, []any{"1", "2599", ""}},
+		{"reserve: a numeric stream id", 0, []any{"1", "2599", int64(1)}},
+		{"reserve: no stream id", 0, []any{"1", "2599"}},
+		{"reserve: a numeric code", 0, []any{int64(1), "2599", "1-0"}},
+		{"reserve: a code no script gives", 0, []any{"11", "0", ""}},
+		{"reserve: replayed with a numeric record", 0, []any{"2", int64(5), ""}},
+		{"reserve: replayed with a broken record", 0, []any{"2", "1|2|3", ""}},
+		{"reserve: sold out without the units left", 0, []any{"3", "", ""}},
+		{"reserve: over limit with a numeric count", 0, []any{"4", int64(2), ""}},
+		{"reserve: not started with a nil start", 0, []any{"5", nil, ""}},
+		{"reserve: an answer for each of two reservations", 0, []any{"6", "0", "6", "0", ""}},
 		{"apply: value of another type", 1, []any{int64(1), "15"}},
 	}
 	for _, d := range deeper {
@@ -110,10 +114,10 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		call  int
 		reply any
 	}{
-		{"reserve: reserved", 0, []any{[]any{int64(1), int64(2599)}, "1-0"}},
-		{"reserve: replayed", 0, []any{[]any{int64(2), record}, ""}},
-		{"reserve: sold out", 0, []any{[]any{int64(3), int64(0)}, ""}},
-		{"reserve: inactive", 0, []any{[]any{int64(6)}, ""}},
+		{"reserve: reserved", 0, []any{"1", "2599", "1-0"}},
+		{"reserve: replayed", 0, []any{"2", record, ""}},
+		{"reserve: sold out", 0, []any{"3", "0", ""}},
+		{"reserve: inactive", 0, []any{"6", "0", ""}},
 		{"apply: missing", 1, []any{int64(3)}},
 	}
 	for _, w := range wellFormed {

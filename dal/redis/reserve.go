@@ -61,7 +61,7 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 	if err != nil {
 		return ReserveResult{}, err
 	}
-	res, err := readReserve(r, a.ans, a.stream)
+	res, err := readReserve(r, a)
 	if err != nil {
 		return ReserveResult{}, err
 	}
@@ -79,52 +79,100 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 // command whose answer was lost, short enough to cost little memory at launch rates.
 const batchKeep = time.Minute
 
-// reserveBatch runs reserve.lua once for rs, all of partition p, and returns each one's answer, the stream
-// entry of the orders it confirmed ("" when none), and how many replicas acknowledged the batch (-1 without
-// the replication wait).
-func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) (answers []any, stream string, acked int64, err error) {
+// answer is reserve.lua's answer to one reservation of a batch: its code and value, both decimal strings but
+// for a replay's record.
+type answer struct{ code, value string }
+
+// reserveBatch runs reserve.lua once for rs, all of partition p and of one MaxBacklog, and returns each one's answer, the stream
+// entry of the orders it confirmed ("" when none), the batch's reservation time (the latest ReservedAt of rs,
+// to the millisecond: every order it confirms was reserved then) and how many replicas acknowledged the batch
+// (-1 without the replication wait).
+//
+// The arguments say once what the batch's orders share (the time, each disc's keys and id), so that an order is
+// five arguments; the idempotency key and the units read from Postgres, which few orders carry, go in an option
+// group the order points to (see reserve.lua's header).
+func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) (answers []answer, stream string, at time.Time, acked int64, err error) {
 	batchKey := g.keys.Batch(p, uuid.NewString())
-	keys := make([]string, 4, 4+3*len(rs))
+	for _, r := range rs {
+		if r.MaxBacklog != rs[0].MaxBacklog {
+			return nil, "", at, 0, fmt.Errorf("redis.reserve: one batch with backlog bounds %d and %d", rs[0].MaxBacklog, r.MaxBacklog)
+		}
+		if r.Order.ReservedAt.After(at) {
+			at = r.Order.ReservedAt
+		}
+	}
+	at = time.UnixMilli(at.UnixMilli()).UTC()
+	discs := make([]int64, 0, 1) // the batch's discs in the order first seen; a launch's batch has one
+	number := func(disc int64) int {
+		for i, d := range discs {
+			if d == disc {
+				return i + 1
+			}
+		}
+		discs = append(discs, disc)
+		return len(discs)
+	}
+	for _, r := range rs {
+		number(r.Order.DiscID)
+	}
+
+	keys := make([]string, 4, 4+2*len(discs))
 	keys[0], keys[1], keys[2], keys[3] = g.keys.Inactive(p), g.keys.Stream(p), g.keys.Pending(p), batchKey
 	touch := "0" // with the replication wait, a replay writes, so that its WAIT covers the first answer's write
 	if g.repl.Replicas > 0 {
 		touch = "1"
 	}
-	args := make([]any, 4, 4+10*len(rs))
-	args[0], args[1], args[2], args[3] = len(rs), rs[0].MaxBacklog, touch, int64(batchKeep.Seconds())
+	args := make([]any, 6, 6+len(discs)+5*len(rs))
+	args[0], args[1], args[2], args[3], args[4], args[5] = len(rs), rs[0].MaxBacklog, touch, int64(batchKeep.Seconds()), at.UnixMilli(), len(discs)
+	for _, d := range discs {
+		keys = append(keys, g.keys.Disc(d), g.keys.Bought(d))
+		args = append(args, d)
+	}
+	var groups []any
 	for _, r := range rs {
 		o := r.Order
-		idemKey := batchKey // never read or written without an Idempotency-Key; any key of the slot will do
-		if r.Fingerprint != "" {
-			idemKey = g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey)
+		group := ""
+		if r.Fingerprint != "" || r.Units != nil {
+			idem, units, unitsVersion := "0", "", ""
+			var fingerprint, ttl any = "", ""
+			if r.Fingerprint != "" {
+				keys = append(keys, g.keys.Idempotency(o.DiscID, o.CustomerID, o.IdempotencyKey))
+				// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
+				idem, fingerprint, ttl = strconv.Itoa(len(keys)), r.Fingerprint, max(int64(math.Ceil(r.IdemTTL.Seconds())), 1)
+			}
+			if r.Units != nil {
+				units, unitsVersion = strconv.FormatInt(r.Units.Units, 10), strconv.FormatInt(r.Units.Version, 10)
+			}
+			groups = append(groups, idem, fingerprint, ttl, o.IdempotencyKey, units, unitsVersion)
+			group = strconv.Itoa(len(groups) / 6)
 		}
-		units, unitsVersion := "", ""
-		if r.Units != nil {
-			units, unitsVersion = strconv.FormatInt(r.Units.Units, 10), strconv.FormatInt(r.Units.Version, 10)
-		}
-		keys = append(keys, g.keys.Disc(o.DiscID), g.keys.Bought(o.DiscID), idemKey)
-		// SET ... EX needs whole seconds >= 1, and the script must not fail after it took the units.
-		args = append(args, o.ID.String(), o.CustomerID, o.DiscID, o.Quantity, o.ReservedAt.UnixMilli(), r.Fingerprint,
-			max(int64(math.Ceil(r.IdemTTL.Seconds())), 1), o.IdempotencyKey, units, unitsVersion)
+		args = append(args, o.ID.String(), o.CustomerID, o.Quantity, number(o.DiscID), group)
 	}
+	args = append(args, groups...)
+
 	ans, acked, err := g.evalWrite(ctx, g.reserve, keys, args...)
 	if err != nil && !replied(err) {
 		// No answer (the caller's deadline passed, the connection was cut): the script may have run, or may
 		// still run from a socket buffer once a stalled Redis resumes. Only a retry with the same
 		// Idempotency-Key can learn which, and it replays rather than sells twice.
-		return nil, "", 0, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
+		return nil, "", at, 0, fmt.Errorf("redis.reserve: %w: %w", model.ErrOutcomeUnknown, err)
 	}
 	if err != nil {
-		return nil, "", 0, wrap("redis.reserve", err)
+		return nil, "", at, 0, wrap("redis.reserve", err)
 	}
-	all, ok := ans.([]any)
-	if !ok || len(all) != len(rs)+1 {
-		return nil, "", 0, fmt.Errorf("redis.reserve: %d answers for %d reservations: %w", len(all)-1, len(rs), ErrBadReply)
+	rep := newReply("redis.reserve", ans)
+	if rep.len() != 2*len(rs)+1 {
+		return nil, "", at, 0, fmt.Errorf("redis.reserve: %d elements for %d reservations: %w", rep.len(), len(rs), ErrBadReply)
 	}
-	if stream, ok = all[len(rs)].(string); !ok {
-		return nil, "", 0, fmt.Errorf("redis.reserve: stream id %v: %w", all[len(rs)], ErrBadReply)
+	answers = make([]answer, len(rs))
+	for i := range answers {
+		answers[i] = answer{code: rep.str(2 * i), value: rep.str(2*i + 1)}
 	}
-	return all[:len(rs)], stream, acked, nil
+	stream = rep.str(2 * len(rs))
+	if err := rep.Err(); err != nil {
+		return nil, "", at, 0, err
+	}
+	return answers, stream, at, acked, nil
 }
 
 // Answered returns the answer Redis keeps for a request with an Idempotency-Key (r.Fingerprint set), as
@@ -153,34 +201,36 @@ func (g *Gate) Answered(ctx context.Context, r Reservation) (ReserveResult, bool
 	return ReserveResult{Code: Replayed, Order: order}, true, nil
 }
 
-// readReserve reads reserve.lua's answer {code, ...} to r, whose batch's orders went to stream entry stream.
-func readReserve(r Reservation, ans any, stream string) (ReserveResult, error) {
-	rep := newReply("redis.reserve", ans)
-	res := ReserveResult{Code: ReserveCode(rep.int(0))}
+// readReserve reads r's part a of its batch's answer.
+func readReserve(r Reservation, a batchAnswer) (ReserveResult, error) {
+	code, err := strconv.Atoi(a.ans.code)
+	if err != nil {
+		return ReserveResult{}, fmt.Errorf("redis.reserve: code %q: %w", a.ans.code, ErrBadReply)
+	}
+	res := ReserveResult{Code: ReserveCode(code)}
 	switch res.Code {
 	case Reserved:
-		price := rep.int(1)
-		if err := rep.Err(); err != nil {
-			return ReserveResult{}, err
+		price, err := strconv.ParseInt(a.ans.value, 10, 64)
+		if err != nil {
+			return ReserveResult{}, fmt.Errorf("redis.reserve: price %q: %w", a.ans.value, ErrBadReply)
 		}
-		if stream == "" {
+		if a.stream == "" {
 			return ReserveResult{}, fmt.Errorf("redis.reserve: an order confirmed without a stream entry: %w", ErrBadReply)
 		}
-		res.Order, res.StreamID = Confirmed(r.Order, price), stream
+		o := r.Order
+		o.ReservedAt = a.at
+		res.Order, res.StreamID = Confirmed(o, price), a.stream
 	case Replayed:
-		rec := rep.str(1)
-		if err := rep.Err(); err != nil {
-			return ReserveResult{}, err
-		}
-		var err error
-		if res.Order, err = ParseRecord(rec); err != nil {
-			return ReserveResult{}, fmt.Errorf("redis.reserve: %w", err)
+		if res.Order, err = ParseRecord(a.ans.value); err != nil {
+			return ReserveResult{}, fmt.Errorf("redis.reserve: %w: %w", ErrBadReply, err)
 		}
 	case SoldOut, OverLimit, NotStarted, Backlog, NeedUnits:
-		res.Value = rep.int(1)
-	}
-	if err := rep.Err(); err != nil {
-		return ReserveResult{}, err
+		if res.Value, err = strconv.ParseInt(a.ans.value, 10, 64); err != nil {
+			return ReserveResult{}, fmt.Errorf("redis.reserve: code %d, value %q: %w", code, a.ans.value, ErrBadReply)
+		}
+	case Inactive, NoDisc, KeyReused:
+	default:
+		return ReserveResult{}, fmt.Errorf("redis.reserve: code %d: %w", code, ErrBadReply)
 	}
 	return res, nil
 }

@@ -71,7 +71,7 @@ func (f fixture) afterReserve(state map[string]any, r rsredis.Reservation, recor
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	answers = append(slices.Clone(answers), fmt.Sprintf(`[[1,%d],%q]`, price.UnitPriceCents, streamID))
+	answers = append(slices.Clone(answers), fmt.Sprintf("1\n%d\n%s", price.UnitPriceCents, streamID))
 	slices.Sort(answers)
 	want[f.k.Batch(p, "*")] = answers
 	return want
@@ -667,4 +667,118 @@ func TestConcurrentReservationsGoTogether(t *testing.T) {
 	if len(ids) >= len(got) {
 		t.Fatalf("%d stream entries for %d orders; want the batches' orders sharing entries", len(ids), len(got))
 	}
+}
+
+// TestOneBatchAnswersAsEachAlone runs the same reservations of one partition twice, on two copies of one state:
+// one at a time, and all in one script call. Every answer, every order and what Redis holds afterwards must be
+// the same, but for how the orders are grouped into stream entries: a batch is an optimisation, never a
+// different rule. The reservations cover every answer and mix four discs, replays and reused keys of earlier
+// orders of the same batch, and units read from Postgres.
+func TestOneBatchAnswersAsEachAlone(t *testing.T) {
+	const (
+		unknown   = int64(11) // partition 3, never loaded
+		partial   = int64(15) // partition 3, loaded without every buyer
+		later     = int64(19) // partition 3, sale starts in an hour
+		deactived = int64(99)
+	)
+	units := &model.BuyerUnits{Units: 1, Version: 5}
+	withUnits := func(r rsredis.Reservation) rsredis.Reservation { r.Units = units; return r }
+	first := request(buyer, discID, 1, "a")
+	rows := []struct {
+		req   rsredis.Reservation
+		want  rsredis.ReserveCode
+		value int64
+	}{
+		{first, rsredis.Reserved, 0},
+		{request(buyer, discID, 1, "a"), rsredis.Replayed, 0},
+		{request(buyer, discID, 2, "a"), rsredis.KeyReused, 0},
+		{request(buyer, discID, 2, ""), rsredis.OverLimit, 1},
+		{request(other, neighbour, 2, ""), rsredis.Reserved, 0},
+		{request(other+1, neighbour, 1, ""), rsredis.SoldOut, 0},
+		{request(deactived, discID, 1, ""), rsredis.Inactive, 0},
+		{request(buyer, unknown, 1, "c"), rsredis.NoDisc, 0},
+		{request(other, discID, 2, "b"), rsredis.Reserved, 0},
+		{request(other+2, discID, 2, ""), rsredis.Reserved, 0},
+		{request(other+3, discID, 1, ""), rsredis.SoldOut, 0},
+		{request(buyer, partial, 1, ""), rsredis.NeedUnits, 5},
+		{withUnits(request(buyer, partial, 2, "d")), rsredis.Reserved, 0},
+		{withUnits(request(buyer, partial, 2, "")), rsredis.OverLimit, 1},
+		{request(other, partial, 1, ""), rsredis.Reserved, 0},
+		{request(other, later, 1, ""), rsredis.NotStarted, now.Add(time.Hour).UnixMilli()},
+		{request(other, partial, 1, ""), rsredis.Backlog, 6},
+	}
+	rs := make([]rsredis.Reservation, len(rows))
+	for i, row := range rows {
+		rs[i] = bounded(row.req, 6) // the sixth order fills the backlog: the last reservation is shed
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			setup := func(f fixture) {
+				f.load(*liveDisc(discID, 5, limit(2)), nil)
+				f.load(*liveDisc(neighbour, 2), nil)
+				f.load(*liveDisc(later, 5, startsAt(now.Add(time.Hour))), nil)
+				item := rsredis.LoadItem{State: *liveDisc(partial, 10, limit(4)), Bought: map[int64]int64{other: 1}, Partial: true}
+				if _, err := f.g.LoadAll(f.t.Context(), []rsredis.LoadItem{item}); err != nil {
+					f.t.Fatal(err)
+				}
+				f.setInactive(deactived, true)
+			}
+			alone, together := newFixture(t, b), newFixture(t, b)
+			setup(alone)
+			setup(together)
+
+			one := make([]rsredis.ReserveResult, len(rs))
+			for i, r := range rs {
+				var err error
+				if one[i], err = alone.g.Reserve(t.Context(), r); err != nil {
+					t.Fatalf("reservation %d alone: %v", i, err)
+				}
+			}
+			all, err := rsredis.ReserveBatch(t.Context(), together.g, rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, row := range rows {
+				a, b := one[i], all[i]
+				if a.Code != row.want || a.Value != row.value {
+					t.Errorf("reservation %d alone: code %d (value %d), want %d (value %d)", i, a.Code, a.Value, row.want, row.value)
+				}
+				if b.Code != a.Code || b.Value != a.Value {
+					t.Errorf("reservation %d in the batch: code %d (value %d); alone %d (value %d)", i, b.Code, b.Value, a.Code, a.Value)
+				}
+				if diff := cmp.Diff(a.Order, b.Order); diff != "" {
+					t.Errorf("reservation %d: the batch's order differs from the one alone (-alone +batch):\n%s", i, diff)
+				}
+			}
+			if one[1].Order.ID != first.Order.ID {
+				t.Errorf("the replay answered order %s, want the first %s", one[1].Order.ID, first.Order.ID)
+			}
+			if diff := cmp.Diff(comparable(t, alone), comparable(t, together)); diff != "" {
+				t.Errorf("Redis after the reservations alone and in one batch (-alone +batch):\n%s", diff)
+			}
+		})
+	}
+}
+
+// comparable is f's dump without its namespace, with the batches' answers left out and each partition's
+// stream read as the set of order records it holds, however they are grouped into entries.
+func comparable(t *testing.T, f fixture) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for key, v := range f.dump() {
+		key = strings.TrimPrefix(key, f.ns)
+		if strings.HasSuffix(key, ":batch:*") {
+			continue
+		}
+		if entries, ok := v.([]goredis.XMessage); ok {
+			var records []string
+			for _, m := range entries {
+				records = append(records, strings.Split(m.Values["o"].(string), "\n")...)
+			}
+			slices.Sort(records)
+			v = records
+		}
+		out[key] = v
+	}
+	return out
 }
