@@ -10,6 +10,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/common/ut"
 	"github.com/cloudwego/hertz/pkg/route"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/zap"
 
 	"github.com/learecordshop/recordshop/biz/problem"
@@ -37,7 +38,7 @@ func TestReconcileNotApplicableInPostgresMode(t *testing.T) {
 		}
 		want := problem.Problem{Type: problem.TypePrefix + "not-applicable", Title: "Nothing to reconcile", Status: http.StatusConflict,
 			Detail: "This deployment reserves in Postgres only (RS_RESERVE_MODE=postgres).", Instance: "/v1/admin/reconcile"}
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(problem.Problem{})); diff != "" {
 			t.Fatalf("%s %s: problem (-want +got):\n%s", r.method, r.path, diff)
 		}
 	}

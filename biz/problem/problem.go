@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -45,7 +46,29 @@ type Problem struct {
 	Extra map[string]any `json:"-"`
 	// RetryAfter, when set, is sent as the Retry-After header.
 	RetryAfter time.Duration `json:"-"`
+
+	// memo: the body depends on Instance alone, so Write may send the bytes it encoded for the last such
+	// problem with the same Instance.
+	memo bool
 }
+
+// noneLeft is the sold-out answer of a disc with no units left: what most requests of a launch get once it
+// sold out, tens of thousands a second. From hands out copies (sharing Extra, which nothing changes).
+var noneLeft = soldOutProblem(0)
+
+func soldOutProblem(left int64) *Problem {
+	q := New(http.StatusConflict, "sold-out", "Sold out", "Only "+strconv.FormatInt(left, 10)+" left.")
+	q.Extra = map[string]any{"units_left": left}
+	return q
+}
+
+// memoBody is the body Write last encoded for a memo problem, and that problem's Instance.
+type memoBody struct {
+	instance string
+	body     []byte
+}
+
+var lastMemo atomic.Pointer[memoBody]
 
 // New makes a problem of kind with its status and title.
 func New(status int, kind, title, detail string) *Problem {
@@ -63,7 +86,20 @@ func Write(c *app.RequestContext, p *Problem) {
 		c.Header("Retry-After", strconv.Itoa(int(max(p.RetryAfter.Round(time.Second), time.Second)/time.Second)))
 	}
 	c.Response.ResetBody()
-	c.Data(p.Status, ContentType, Encode(p))
+	c.Data(p.Status, ContentType, encodeOnce(p)) // Data copies the bytes: a shared body stays unchanged
+}
+
+// encodeOnce is Encode(p), reusing the last body of a memo problem with the same Instance.
+func encodeOnce(p *Problem) []byte {
+	if !p.memo {
+		return Encode(p)
+	}
+	if m := lastMemo.Load(); m != nil && m.instance == p.Instance {
+		return m.body
+	}
+	body := Encode(p)
+	lastMemo.Store(&memoBody{instance: p.Instance, body: body})
+	return body
 }
 
 // Encode is p's JSON body: its standard members, then its extra ones in key order, then a newline, byte for
@@ -241,9 +277,12 @@ func From(err error) *Problem {
 	}
 	switch {
 	case soldOut != nil || errors.As(err, &soldOut):
-		q := New(http.StatusConflict, "sold-out", "Sold out", "Only "+strconv.FormatInt(soldOut.Left, 10)+" left.")
-		q.Extra = map[string]any{"units_left": soldOut.Left}
-		return q
+		if soldOut.Left == 0 {
+			q := *noneLeft
+			q.memo = true
+			return &q
+		}
+		return soldOutProblem(soldOut.Left)
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &invalid):

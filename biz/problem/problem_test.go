@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/learecordshop/recordshop/biz/model"
@@ -96,4 +97,31 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// TestSoldOutBodyIsReusedOnlyForItsInstance: the sold-out answer with no units left is encoded once per
+// request path, and every answer, reused or not, is the body of that problem for that path.
+func TestSoldOutBodyIsReusedOnlyForItsInstance(t *testing.T) {
+	write := func(path string, err error) string {
+		c := app.NewContext(0)
+		c.Request.SetRequestURI(path)
+		Write(c, From(err))
+		return string(c.Response.Body())
+	}
+	want := func(path string, left int64) string {
+		p := soldOutProblem(left)
+		p.Instance = path
+		return string(Encode(p))
+	}
+	for i, step := range []struct {
+		path string
+		left int64
+	}{{"/v1/orders", 0}, {"/v1/orders", 0}, {"/v1/other", 0}, {"/v1/orders", 2}, {"/v1/orders", 0}, {"/v1/other", 0}} {
+		if got := write(step.path, &model.SoldOutError{Left: step.left}); got != want(step.path, step.left) {
+			t.Errorf("answer %d (%s, %d left): %s; want %s", i, step.path, step.left, got, want(step.path, step.left))
+		}
+	}
+	if noneLeft.Instance != "" || noneLeft.memo {
+		t.Errorf("the shared sold-out problem was changed: instance %q, memo %v", noneLeft.Instance, noneLeft.memo)
+	}
 }

@@ -21,8 +21,9 @@ type OrderStore interface {
 // chosen when the shop is wired: RedisReserver (reserve.lua, one Redis round trip; the writer brings the order
 // to Postgres later) or PostgresReserver (one Postgres transaction).
 type Reserver interface {
-	// Reserve takes o's units and records o. It returns the order and whether it is the recorded answer of an
-	// earlier request with the same Idempotency-Key (o.IdempotencyKey). A refusal is a model error:
+	// Reserve takes o's units and records o, which it names (o.ID, a new UUIDv7) once it is to be reserved: a
+	// refusal, the sold-out storm's answer above all, costs no id. It returns the order and whether it is the
+	// recorded answer of an earlier request with the same Idempotency-Key (o.IdempotencyKey). A refusal is a model error:
 	// *model.SoldOutError, *model.LimitError, *model.NotStartedError, *model.BacklogError,
 	// model.ErrCustomerInactive, model.ErrUnknownDisc, model.ErrUnknownCustomer or model.ErrKeyReused.
 	Reserve(ctx context.Context, o model.Order) (model.Order, bool, error)
@@ -71,11 +72,7 @@ func NewOrders(store OrderStore, reserve Reserver, stock StockSync, cfg OrderCon
 // Place buys in.Quantity units of a disc for a customer. It returns the order and whether it is the recorded
 // answer of an earlier request with the same Idempotency-Key.
 func (s *Orders) Place(ctx context.Context, in model.OrderCreate, idemKey string) (model.Order, bool, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return model.Order{}, false, err
-	}
-	o := model.Order{ID: id, CustomerID: in.CustomerID, DiscID: in.DiscID, Quantity: in.Quantity,
+	o := model.Order{CustomerID: in.CustomerID, DiscID: in.DiscID, Quantity: in.Quantity,
 		ReservedAt: s.now().UTC().Truncate(time.Millisecond), IdempotencyKey: idemKey, Status: model.StatusConfirmed}
 	return s.reserve.Reserve(ctx, o)
 }

@@ -78,6 +78,10 @@ func (r *RedisReserver) Reserve(ctx context.Context, o model.Order) (model.Order
 	if r.soldOut.is(o.DiscID) {
 		return r.refuseSoldOut(ctx, req)
 	}
+	var err error
+	if req.Order.ID, err = uuid.NewV7(); err != nil {
+		return model.Order{}, false, err
+	}
 	res, err := r.reserve(ctx, req)
 	for attempt := 1; err == nil && res.Code == rsredis.NeedUnits; attempt++ {
 		if attempt == unitsAttempts || r.units == nil {
@@ -207,6 +211,10 @@ func NewPostgresReserver(store DirectPlacer, idemTTL time.Duration) *PostgresRes
 
 // Reserve implements Reserver.
 func (r *PostgresReserver) Reserve(ctx context.Context, o model.Order) (model.Order, bool, error) {
+	var err error
+	if o.ID, err = uuid.NewV7(); err != nil {
+		return model.Order{}, false, err
+	}
 	return r.store.PlaceDirect(ctx, o, r.idemTTL)
 }
 
