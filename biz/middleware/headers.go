@@ -62,6 +62,11 @@ func isVisibleASCII(b []byte) bool {
 	return len(b) > 0
 }
 
+// isHeader reports whether name is header h, in any case (names are ASCII: a length that differs settles it).
+func isHeader(name []byte, h string) bool {
+	return len(name) == len(h) && bytes.EqualFold(name, []byte(h))
+}
+
 func checkHeaders(raw []byte) error {
 	var counts [len(singletonHeaders)]int
 	var fields []model.FieldError
@@ -76,13 +81,14 @@ func checkHeaders(raw []byte) error {
 		if !ok {
 			continue
 		}
+		name = bytes.TrimSpace(name)
 		for i, h := range singletonHeaders {
-			if bytes.EqualFold(bytes.TrimSpace(name), []byte(h)) {
+			if isHeader(name, h) {
 				counts[i]++
 			}
 		}
 		for _, h := range nonEmptyHeaders {
-			if bytes.EqualFold(bytes.TrimSpace(name), []byte(h)) && len(bytes.TrimSpace(value)) == 0 {
+			if isHeader(name, h) && len(bytes.TrimSpace(value)) == 0 {
 				fields = append(fields, model.FieldError{Field: h, Detail: "must not be empty when sent"})
 			}
 		}

@@ -2,7 +2,9 @@ package middleware
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app"
@@ -13,6 +15,19 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	series   sync.Map // seriesKey -> series: each label set's two metrics, looked up once
+}
+
+// seriesKey is one label set: method, route pattern and status.
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+// series is the counter and the histogram of one label set.
+type series struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // NewMetrics registers the HTTP metrics on reg.
@@ -46,7 +61,46 @@ func (m *Metrics) Handle(ctx context.Context, c *app.RequestContext) {
 	if route == "" {
 		route = "unmatched"
 	}
-	labels := []string{string(c.Method()), route, strconv.Itoa(c.Response.StatusCode())}
-	m.requests.WithLabelValues(labels...).Inc()
-	m.latency.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	s := m.of(seriesKey{method: methodLabel(c.Method()), route: route, status: c.Response.StatusCode()})
+	s.requests.Inc()
+	s.latency.Observe(time.Since(start).Seconds())
+}
+
+// of returns the metrics of label set k, found once in the vectors and then kept: the vectors hash the labels
+// on every lookup, and every request looks up its set.
+func (m *Metrics) of(k seriesKey) series {
+	if s, ok := m.series.Load(k); ok {
+		return s.(series)
+	}
+	status := strconv.Itoa(k.status)
+	s := series{requests: m.requests.WithLabelValues(k.method, k.route, status),
+		latency: m.latency.WithLabelValues(k.method, k.route, status)}
+	m.series.Store(k, s)
+	return s
+}
+
+// methodLabel is the method label: one of HTTP's methods, or OTHER for any other token a client sends, so
+// that made-up methods cannot grow the label set (and the series kept above) without bound.
+func methodLabel(method []byte) string {
+	switch string(method) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodConnect:
+		return http.MethodConnect
+	case http.MethodTrace:
+		return http.MethodTrace
+	}
+	return "OTHER"
 }
