@@ -84,20 +84,16 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		call  int // index in calls
 		reply any
 	}{
-		{"reserve: reserved without its price", 0, []any{"1", "1-0"}},
-		{"reserve: reserved with a numeric price", 0, []any{"1", int64(2599), "1-0"}},
-		{"reserve: reserved with a price not a number", 0, []any{"1", "25.99", "1-0"}},
-		{"reserve: reserved without a stream entry", 0, []any{"1", "2599", ""}},
-		{"reserve: a numeric stream id", 0, []any{"1", "2599", int64(1)}},
-		{"reserve: no stream id", 0, []any{"1", "2599"}},
-		{"reserve: a numeric code", 0, []any{int64(1), "2599", "1-0"}},
-		{"reserve: a code no script gives", 0, []any{"11", "0", ""}},
-		{"reserve: replayed with a numeric record", 0, []any{"2", int64(5), ""}},
-		{"reserve: replayed with a broken record", 0, []any{"2", "1|2|3", ""}},
-		{"reserve: sold out without the units left", 0, []any{"3", "", ""}},
-		{"reserve: over limit with a numeric count", 0, []any{"4", int64(2), ""}},
-		{"reserve: not started with a nil start", 0, []any{"5", nil, ""}},
-		{"reserve: an answer for each of two reservations", 0, []any{"6", "0", "6", "0", ""}},
+		{"reserve: an array", 0, []any{"1", "2599", "1-0"}},
+		{"reserve: reserved without its price", 0, "1\n1-0"},
+		{"reserve: reserved with a price not a number", 0, "1\n25.99\n1-0"},
+		{"reserve: reserved without a stream entry", 0, "1\n2599\n"},
+		{"reserve: a code not a number", 0, "one\n2599\n1-0"},
+		{"reserve: a code no script gives", 0, "11\n0\n"},
+		{"reserve: replayed with a broken record", 0, "2\n1|2|3\n"},
+		{"reserve: sold out without the units left", 0, "3\n\n"},
+		{"reserve: over limit with a count not a number", 0, "4\ntwo\n"},
+		{"reserve: an answer for each of two reservations", 0, "6\n0\n6\n0\n"},
 		{"apply: value of another type", 1, []any{int64(1), "15"}},
 	}
 	for _, d := range deeper {
@@ -114,10 +110,10 @@ func TestMalformedScriptRepliesAreErrors(t *testing.T) {
 		call  int
 		reply any
 	}{
-		{"reserve: reserved", 0, []any{"1", "2599", "1-0"}},
-		{"reserve: replayed", 0, []any{"2", record, ""}},
-		{"reserve: sold out", 0, []any{"3", "0", ""}},
-		{"reserve: inactive", 0, []any{"6", "0", ""}},
+		{"reserve: reserved", 0, "1\n2599\n1-0"},
+		{"reserve: replayed", 0, "2\n" + record + "\n"},
+		{"reserve: sold out", 0, "3\n0\n"},
+		{"reserve: inactive", 0, "6\n0\n"},
 		{"apply: missing", 1, []any{int64(3)}},
 	}
 	for _, w := range wellFormed {

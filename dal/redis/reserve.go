@@ -79,8 +79,8 @@ func (g *Gate) Reserve(ctx context.Context, r Reservation) (ReserveResult, error
 // command whose answer was lost, short enough to cost little memory at launch rates.
 const batchKeep = time.Minute
 
-// answer is reserve.lua's answer to one reservation of a batch: its code and value, both decimal strings but
-// for a replay's record.
+// answer is reserve.lua's answer to one reservation of a batch: its code and value, both decimal but for a
+// replay's record.
 type answer struct{ code, value string }
 
 // reserveBatch runs reserve.lua once for rs, all of partition p and of one MaxBacklog, and returns each one's answer, the stream
@@ -160,19 +160,19 @@ func (g *Gate) reserveBatch(ctx context.Context, p int, rs []Reservation) (answe
 	if err != nil {
 		return nil, "", at, 0, wrap("redis.reserve", err)
 	}
-	rep := newReply("redis.reserve", ans)
-	if rep.len() != 2*len(rs)+1 {
-		return nil, "", at, 0, fmt.Errorf("redis.reserve: %d elements for %d reservations: %w", rep.len(), len(rs), ErrBadReply)
+	all, ok := ans.(string)
+	if !ok {
+		return nil, "", at, 0, fmt.Errorf("redis.reserve: want a string, got %T: %w", ans, ErrBadReply)
+	}
+	lines := strings.Split(all, "\n")
+	if len(lines) != 2*len(rs)+1 {
+		return nil, "", at, 0, fmt.Errorf("redis.reserve: %d lines for %d reservations: %w", len(lines), len(rs), ErrBadReply)
 	}
 	answers = make([]answer, len(rs))
 	for i := range answers {
-		answers[i] = answer{code: rep.str(2 * i), value: rep.str(2*i + 1)}
+		answers[i] = answer{code: lines[2*i], value: lines[2*i+1]}
 	}
-	stream = rep.str(2 * len(rs))
-	if err := rep.Err(); err != nil {
-		return nil, "", at, 0, err
-	}
-	return answers, stream, at, acked, nil
+	return answers, lines[2*len(rs)], at, acked, nil
 }
 
 // Answered returns the answer Redis keeps for a request with an Idempotency-Key (r.Fingerprint set), as

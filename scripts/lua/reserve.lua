@@ -31,8 +31,9 @@
 --     index in KEYS of the idempotency key ("0" = no Idempotency-Key), idempotency fingerprint, TTL (whole
 --     seconds >= 1), idempotency key, the customer's units of the disc in Postgres ("" = not read; for a disc
 --     with known = 0), the disc's stock version that read saw
--- Returns two elements per order, in order, then the id of the batch's stream entry ("" when it took nothing):
--- {code 1, value 1, ..., code n, value n, stream id}, every element a string (a number in decimal)
+-- Returns one string of lines, two per order, in order, then the id of the batch's stream entry ("" when it
+-- took nothing): "code 1\nvalue 1\n...\ncode n\nvalue n\nstream id", numbers in decimal (one string is the
+-- cheapest reply to build, and the same string is the batch answer kept in KEYS[4])
 --   1 OK            unit price cents     the caller knows the rest of the order: it sent it
 --   2 REPLAY        record               the same request was answered before
 --   3 SOLD_OUT      units left
@@ -58,19 +59,10 @@ end
 local n, bound, touch, now = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[5]
 local nowMs = tonumber(now)
 
--- A repeated batch answers what the first call answered, element for element.
+-- A repeated batch answers what the first call answered.
 local kept = call('GET', KEYS[4])
 if kept then
-  local answers, from = {}, 1
-  while true do
-    local to = string.find(kept, '\n', from, true)
-    if not to then
-      answers[#answers + 1] = string.sub(kept, from)
-      return answers
-    end
-    answers[#answers + 1] = string.sub(kept, from, to - 1)
-    from = to + 1
-  end
+  return kept
 end
 
 local D = tonumber(ARGV[6])
@@ -241,7 +233,7 @@ for d = 1, D do
 end
 if #records == 0 then
   answers[2 * n + 1] = ''
-  return answers
+  return concat(answers, '\n')
 end
 for d = 1, D do
   local disc = discs[d]
@@ -253,5 +245,6 @@ end
 -- them together, and they reach a replica or the AOF together.
 answers[2 * n + 1] = call('XADD', KEYS[2], '*', 'o', concat(records, '\n'))
 call('HSET', KEYS[3], unpack(pending))
-call('SET', KEYS[4], concat(answers, '\n'), 'EX', ARGV[4])
-return answers
+local all = concat(answers, '\n')
+call('SET', KEYS[4], all, 'EX', ARGV[4])
+return all
