@@ -68,6 +68,10 @@ type cpuSample struct {
 	pg    int64              // clock ticks: every Postgres process of the stack; -1 unknown
 	busy  int64              // clock ticks: the whole machine's non-idle time (/proc/stat), steal excluded
 	steal int64              // clock ticks: the whole machine's steal time (/proc/stat)
+	// The in-process writer's commits and the orders they carried (recordshop_writer_batch_size's count and
+	// sum on the server's /metrics); ok false without a writer in process.
+	commits, committed float64
+	writerOK           bool
 }
 
 // wrkOut is what one wrk run reported.
@@ -396,6 +400,12 @@ func (st *satStack) sample(ctx context.Context) (cpuSample, error) {
 		return cs, fmt.Errorf("INFO cpu commandstats: %w", err)
 	}
 	cs.redis, cs.cmds = parseRedisInfo(info)
+	if stHasWriter(st.kind) {
+		if cs.commits, cs.committed, err = writerCommits(ctx, st.s.base); err != nil {
+			return cs, err
+		}
+		cs.writerOK = true
+	}
 	if st.s.cmd != nil && st.s.cmd.Process != nil {
 		if f, err := procStat(st.s.cmd.Process.Pid); err == nil {
 			cs.api = f.utime + f.stime
@@ -413,6 +423,57 @@ func (st *satStack) sample(ctx context.Context) (cpuSample, error) {
 		}
 	}
 	return cs, nil
+}
+
+// writerCommits reads the in-process writer's commits so far and the orders they carried from the server's
+// /metrics (recordshop_writer_batch_size: one observation per commit, of its orders).
+func writerCommits(ctx context.Context, base string) (commits, orders float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("writer metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, fmt.Errorf("writer metrics: %w", err)
+	}
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, perr := strconv.ParseFloat(value, 64)
+		switch {
+		case perr != nil:
+		case name == "recordshop_writer_batch_size_count":
+			commits, found = v, found+1
+		case name == "recordshop_writer_batch_size_sum":
+			orders, found = v, found+1
+		}
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("writer metrics: recordshop_writer_batch_size_count and _sum not both on %s/metrics", base)
+	}
+	return commits, orders, nil
+}
+
+// writerRates are the in-process writer's commits per second, orders per commit and stream reads
+// (XREADGROUP) per second over the run's window; ok false without a writer in process.
+func (r *satRun) writerRates() (commitsPerSec, ordersPerCommit, readsPerSec float64, ok bool) {
+	if !r.before.writerOK || !r.after.writerOK || r.window <= 0 {
+		return 0, 0, 0, false
+	}
+	commits := r.after.commits - r.before.commits
+	if commits > 0 {
+		ordersPerCommit = (r.after.committed - r.before.committed) / commits
+	}
+	reads := r.after.cmds["xreadgroup"].calls - r.before.cmds["xreadgroup"].calls
+	return commits / r.window.Seconds(), ordersPerCommit, float64(reads) / r.window.Seconds(), true
 }
 
 // machineTicks reads the first line of /proc/stat: the time all cores spent busy (user, nice, system, irq,
@@ -849,6 +910,13 @@ var satTargets = []satTarget{
 	{"no-writer / ceiling (orders/s)", ">= 0.90", ratio(satNoWriter, satCeiling), func(v float64) bool { return v >= 0.90 }, "%.2f"},
 	{"writer / postgres (orders/s)", ">= 3", ratio(satWriter, satPostgres), func(v float64) bool { return v >= 3 }, "%.2f"},
 	{"sold-out refusals/s / writer orders/s", ">= 3", ratio(satSoldOut, satWriter), func(v float64) bool { return v >= 3 }, "%.2f"},
+	{"sold-out refusals p99 (ms), wrk's closed loop", "<= 5", func(m map[string]*satRun) (float64, bool) {
+		r := m[satSoldOut]
+		if r == nil {
+			return 0, false
+		}
+		return float64(r.w.p99) / float64(time.Millisecond), true
+	}, func(v float64) bool { return v <= 5 }, "%.2f"},
 	{"Redis CPU per order, writer (µs)", "<= 30", func(m map[string]*satRun) (float64, bool) {
 		r := m[satWriter]
 		if r == nil {
@@ -981,6 +1049,16 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		"time first):\n\n| round | config | window | commands |\n|---|---|---|---|\n")
 	for _, r := range runs {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", r.round, r.kind, fmtD(r.window), r.topCommands(1000))
+	}
+	b.WriteString("\n")
+
+	b.WriteString("The writer in process at the top rate, over the same windows (commits and the orders they carried " +
+		"from recordshop_writer_batch_size on the server's /metrics; stream reads from commandstats, XREADGROUP of " +
+		"every partition, the empty ones included):\n\n| round | config | orders answered 201/s | commits/s | orders per commit | stream reads/s |\n|---|---|---|---|---|---|\n")
+	for _, r := range runs {
+		if cps, opc, rps, ok := r.writerRates(); ok && r.kind == satWriter {
+			fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f | %.0f | %.1f |\n", r.round, r.kind, r.goodRate(), cps, opc, rps)
+		}
 	}
 	b.WriteString("\n")
 
