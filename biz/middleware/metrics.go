@@ -79,28 +79,17 @@ func (m *Metrics) of(k seriesKey) series {
 	return s
 }
 
-// methodLabel is the method label: one of HTTP's methods, or OTHER for any other token a client sends, so
-// that made-up methods cannot grow the label set (and the series kept above) without bound.
+// httpMethods are the methods HTTP defines (RFC 9110 and PATCH), each its own label.
+var httpMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// methodLabel is the method label: one of httpMethods, or OTHER for any other token a client sends, so that
+// made-up methods cannot grow the label set (and the series kept above) without bound.
 func methodLabel(method []byte) string {
-	switch string(method) {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodConnect:
-		return http.MethodConnect
-	case http.MethodTrace:
-		return http.MethodTrace
+	for _, m := range httpMethods {
+		if string(method) == m {
+			return m
+		}
 	}
 	return "OTHER"
 }
