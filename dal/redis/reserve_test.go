@@ -782,3 +782,38 @@ func comparable(t *testing.T, f fixture) map[string]any {
 	}
 	return out
 }
+
+// TestConcurrentReservationsKeepTheirOwnBacklogBound: reservations with different backlog bounds that arrive
+// together are each checked against their own, however the batcher groups them. With one order pending,
+// every reservation bounded at 1 is shed and every unbounded one reserved.
+func TestConcurrentReservationsKeepTheirOwnBacklogBound(t *testing.T) {
+	const buyers = 200
+	f := realRedis(t)
+	f.load(*liveDisc(discID, buyers+1), nil)
+	f.mustReserve(request(buyer, discID, 1, "")) // the one pending order
+	counter := &scriptCalls{}
+	f.rdb.AddHook(counter)
+
+	results := make([]rsredis.ReserveResult, buyers)
+	errs := make([]error, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Go(func() {
+			results[i], errs[i] = f.g.Reserve(t.Context(), bounded(request(2000+int64(i), discID, 1, ""), i%2))
+		})
+	}
+	wg.Wait()
+	for i, res := range results {
+		want := rsredis.Reserved
+		if i%2 == 1 {
+			want = rsredis.Backlog
+		}
+		if errs[i] != nil || res.Code != want {
+			t.Fatalf("reservation %d (bound %d): code %d, err %v; want %d", i, i%2, res.Code, errs[i], want)
+		}
+	}
+	if calls := counter.calls.Load(); calls >= buyers {
+		t.Fatalf("%d script calls for %d reservations: they never went together, so nothing was split", calls, buyers)
+	}
+	t.Logf("%d reservations in %d script calls", buyers, counter.calls.Load())
+}
