@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,21 +28,28 @@ import (
 // server on 2 cores; wrk is far lighter and is pinned to one core, so this is the throughput the servers reach
 // when they, not the loader, are the limit.
 
-// The five configurations, in the order of round 1 (round 2 runs them backwards).
+// The six configurations, in the order of round 1 (round 2 runs them backwards).
 const (
 	satWriter   = "writer"    // recordshop serve, Redis mode, writer in process (as shipped)
 	satNoWriter = "no-writer" // recordshop serve --no-writer, Redis mode, RS_MAX_BACKLOG=0
 	satCeiling  = "ceiling"   // bench/cmd/ceiling: the frozen reservation script behind a bare Hertz handler
 	satPostgres = "postgres"  // recordshop serve, RS_RESERVE_MODE=postgres
 	satSoldOut  = "sold-out"  // recordshop serve, Redis mode, every order of a sold-out disc
+	// satSoldOutAlone is sold-out with the server pinned to satServerCPU during the load, so that wrk and the
+	// server do not share a core: the refusals' latency without the loader's scheduling in it.
+	satSoldOutAlone = "sold-out-core0"
 )
 
-var satKinds = []string{satWriter, satNoWriter, satCeiling, satPostgres, satSoldOut}
+var satKinds = []string{satWriter, satNoWriter, satCeiling, satPostgres, satSoldOut, satSoldOutAlone}
+
+// isSoldOut reports whether a configuration loads a sold-out disc (every answer 409).
+func isSoldOut(kind string) bool { return kind == satSoldOut || kind == satSoldOutAlone }
 
 const (
 	satConns     = 32                // wrk -c
 	satThreads   = 1                 // wrk -t
 	satLoaderCPU = "1"               // taskset -c: the core wrk is pinned to
+	satServerCPU = "0"               // taskset -c: the core sold-out-core0's server is pinned to during its load
 	satStock     = int64(10_000_000) // units of the disc of an order configuration: the most POST /v1/discs takes
 	satSettle    = 2 * time.Second   // pause before each run, after the backlog is back to 0
 	satDrainMax  = 90 * time.Second  // the most a run waits for the writer to drain
@@ -107,7 +116,7 @@ type satRun struct {
 
 // want is the status every answer of the run must have.
 func (r *satRun) want() int {
-	if r.kind == satSoldOut {
+	if isSoldOut(r.kind) {
 		return http.StatusConflict
 	}
 	return http.StatusCreated
@@ -221,7 +230,7 @@ func startSat(ctx context.Context, c config, kind string) (*satStack, error) {
 	st := &satStack{kind: kind}
 	var err error
 	switch kind {
-	case satWriter, satSoldOut:
+	case satWriter, satSoldOut, satSoldOutAlone:
 		st.s, st.from, st.to, err = startShop(ctx, c.recordshop, "redis", c.customers, logf)
 	case satNoWriter:
 		st.s, st.from, st.to, err = startShopWith(ctx, c.recordshop, "redis", c.customers, logf,
@@ -276,6 +285,17 @@ func (st *satStack) waitDrained(ctx context.Context, limit time.Duration) (time.
 	}
 }
 
+// pinServer sets the CPU affinity of every thread of the server process to cpus (taskset -a -p -c).
+func pinServer(cmd *exec.Cmd, cpus string) error {
+	if cmd == nil || cmd.Process == nil {
+		return errors.New("pin server: no server process")
+	}
+	if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(cmd.Process.Pid)).CombinedOutput(); err != nil {
+		return fmt.Errorf("pin server to cores %s: %w: %s", cpus, err, out)
+	}
+	return nil
+}
+
 // run prepares a disc, lets the stack settle, loads it with wrk for c.satSeconds and measures.
 func (st *satStack) run(ctx context.Context, c config, round int, dir string) (*satRun, error) {
 	r := &satRun{round: round, kind: st.kind, from: st.from, to: st.to}
@@ -286,8 +306,8 @@ func (st *satStack) run(ctx context.Context, c config, round int, dir string) (*
 			return nil, err
 		}
 		r.disc, r.initial = 1, r.availBefore
-	case satSoldOut:
-		d, err := st.s.createDisc(fmt.Sprintf("Saturation sold-out r%d", round), 1, 0)
+	case satSoldOut, satSoldOutAlone:
+		d, err := st.s.createDisc(fmt.Sprintf("Saturation %s r%d", st.kind, round), 1, 0)
 		if err != nil {
 			return nil, fmt.Errorf("create disc: %w", err)
 		}
@@ -327,7 +347,18 @@ func (st *satStack) run(ctx context.Context, c config, round int, dir string) (*
 	if r.before, err = st.sample(ctx); err != nil {
 		return nil, err
 	}
-	if r.w, r.wall, r.loader, err = runWrk(ctx, c.satSeconds, script, st.s.base+"/v1/orders", idsFile); err != nil {
+	if st.kind == satSoldOutAlone {
+		if err := pinServer(st.s.cmd, satServerCPU); err != nil {
+			return nil, err
+		}
+	}
+	r.w, r.wall, r.loader, err = runWrk(ctx, c.satSeconds, script, st.s.base+"/v1/orders", idsFile)
+	if st.kind == satSoldOutAlone {
+		if perr := pinServer(st.s.cmd, fmt.Sprintf("0-%d", runtime.NumCPU()-1)); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	// The writer's work for these orders (reads, Postgres, acknowledgements) counts: measure until it is done.
@@ -822,7 +853,7 @@ func verifySaturation(ctx context.Context, stacks map[string]*satStack, runs []*
 	for _, r := range runs {
 		w := r.w
 		other := w.requests - r.good()
-		if r.kind == satSoldOut {
+		if isSoldOut(r.kind) {
 			add(r, "every answer 409 (wrk's Non-2xx count = requests; the script's count by status)",
 				w.non2xx == w.requests && other == 0 && w.requests > 0, "%d requests, %d non-2xx, statuses %s", w.requests, w.non2xx, fmtStatuses(w.statuses))
 		} else {
@@ -910,13 +941,9 @@ var satTargets = []satTarget{
 	{"no-writer / ceiling (orders/s)", ">= 0.90", ratio(satNoWriter, satCeiling), func(v float64) bool { return v >= 0.90 }, "%.2f"},
 	{"writer / postgres (orders/s)", ">= 3", ratio(satWriter, satPostgres), func(v float64) bool { return v >= 3 }, "%.2f"},
 	{"sold-out refusals/s / writer orders/s", ">= 3", ratio(satSoldOut, satWriter), func(v float64) bool { return v >= 3 }, "%.2f"},
-	{"sold-out refusals p99 (ms), wrk's closed loop", "<= 5", func(m map[string]*satRun) (float64, bool) {
-		r := m[satSoldOut]
-		if r == nil {
-			return 0, false
-		}
-		return float64(r.w.p99) / float64(time.Millisecond), true
-	}, func(v float64) bool { return v <= 5 }, "%.2f"},
+	{"sold-out p99 (ms), server sharing wrk's core", "<= 5", p99(satSoldOut), func(v float64) bool { return v <= 5 }, "%.2f"},
+	{"sold-out-core0 refusals/s / writer orders/s", ">= 3", ratio(satSoldOutAlone, satWriter), func(v float64) bool { return v >= 3 }, "%.2f"},
+	{"sold-out-core0 p99 (ms), server on core 0, wrk on core 1", "<= 5", p99(satSoldOutAlone), func(v float64) bool { return v <= 5 }, "%.2f"},
 	{"Redis CPU per order, writer (µs)", "<= 30", func(m map[string]*satRun) (float64, bool) {
 		r := m[satWriter]
 		if r == nil {
@@ -924,6 +951,17 @@ var satTargets = []satTarget{
 		}
 		return r.redisUS(), true
 	}, func(v float64) bool { return v <= 30 }, "%.1f"},
+}
+
+// p99 is the value function of a target on wrk's p99 of one configuration, in ms.
+func p99(kind string) func(map[string]*satRun) (float64, bool) {
+	return func(m map[string]*satRun) (float64, bool) {
+		r := m[kind]
+		if r == nil {
+			return 0, false
+		}
+		return float64(r.w.p99) / float64(time.Millisecond), true
+	}
 }
 
 // ratio is the value function of a target a/b on the wanted answers per second of two configurations.
@@ -952,13 +990,14 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		ok = ok && ch.ok
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# saturation: closed-loop throughput with wrk, five servers, two rounds\n\n")
+	fmt.Fprintf(&b, "# saturation: closed-loop throughput with wrk, six configurations, two rounds\n\n")
 	fmt.Fprintf(&b, "Measured %s by `%s` (bench/cmd/launchbench).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commandLine())
 	fmt.Fprintf(&b, "Each server is loaded by wrk in a closed loop: %d thread, %d connections, each connection sending its next "+
 		"request when the last is answered, for %d s. wrk runs pinned to core %s (`taskset -c %s`); the servers, Redis and "+
-		"Postgres are not pinned and share both cores with it. Round 1 runs the five configurations in the order %s, round 2 in "+
+		"Postgres are not pinned and share both cores with it (but sold-out-core0's server, pinned to core %s during its load). "+
+		"Round 1 runs the six configurations in the order %s, round 2 in "+
 		"the reverse order, each on the same stack in both rounds (a fresh disc per run), so the spread between the rounds shows "+
-		"the machine's noise.\n\n", satThreads, satConns, c.satSeconds, satLoaderCPU, satLoaderCPU, strings.Join(satKinds, ", "))
+		"the machine's noise.\n\n", satThreads, satConns, c.satSeconds, satLoaderCPU, satLoaderCPU, satServerCPU, strings.Join(satKinds, ", "))
 	b.WriteString("| configuration | server | load |\n|---|---|---|\n")
 	fmt.Fprintf(&b, "| writer | `recordshop serve`, RS_RESERVE_MODE=redis, writer in process, RS_MAX_BACKLOG unset (serve's default bound) | "+
 		"POST /v1/orders, quantity 1, no Idempotency-Key, of a fresh disc per run with %s units (the most POST /v1/discs accepts) "+
@@ -969,7 +1008,10 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		"order behind a bare Hertz handler) | the same, on its disc 1 (100,000,000 units, bench-ceiling's default), customer ids %s |\n",
 		customerRange(runs, satCeiling))
 	b.WriteString("| postgres | `recordshop serve`, RS_RESERVE_MODE=postgres | the same |\n")
-	b.WriteString("| sold-out | `recordshop serve`, RS_RESERVE_MODE=redis, writer in process | the same, of a disc with 1 unit bought once before the load: every answer is 409 sold-out (RS_SOLD_OUT_HOLD default, 100 ms) |\n\n")
+	b.WriteString("| sold-out | `recordshop serve`, RS_RESERVE_MODE=redis, writer in process | the same, of a disc with 1 unit bought once before the load: every answer is 409 sold-out (RS_SOLD_OUT_HOLD default, 100 ms) |\n")
+	fmt.Fprintf(&b, "| sold-out-core0 | the same as sold-out, its own stack; while wrk runs, every thread of serve is pinned to core %s "+
+		"(`taskset -a -p -c %s`), so that it does not share wrk's core %s; Redis and Postgres stay unpinned | the same as sold-out |\n\n",
+		satServerCPU, satServerCPU, satLoaderCPU)
 	if ok {
 		b.WriteString("Every invariant held (see Invariants).\n\n")
 	} else {
@@ -1116,12 +1158,13 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 	b.WriteString("# ceiling:   bin/bench-ceiling -addr 127.0.0.1:<port> -redis-url <devstack Redis> -disc 1\n")
 	b.WriteString("# postgres:  RS_RESERVE_MODE=postgres bin/recordshop serve\n")
 	b.WriteString("# sold-out:  RS_RESERVE_MODE=redis bin/recordshop serve\n")
+	fmt.Fprintf(&b, "# sold-out-core0: the same, and around its wrk run: taskset -a -p -c %s <serve pid>; taskset -a -p -c 0-%d <serve pid>\n", satServerCPU, runtime.NumCPU()-1)
 	b.WriteString("# each stack: devstack Postgres (fsync on) and Redis (appendonly yes, appendfsync everysec); RS_PARTITIONS=16\n```\n\n")
 
 	b.WriteString("## Machine\n\n| | |\n|---|---|\n")
 	for _, l := range m.lines {
 		if strings.HasPrefix(l, "| load generator |") {
-			l = fmt.Sprintf("| load generator | %s, pinned to core %s (taskset); servers and stores not pinned |", strings.TrimSpace(cmdOut("sh", "-c", "wrk --version 2>&1 | head -1")), satLoaderCPU)
+			l = fmt.Sprintf("| load generator | %s, pinned to core %s (taskset); servers and stores not pinned, but sold-out-core0's server on core %s |", strings.TrimSpace(cmdOut("sh", "-c", "wrk --version 2>&1 | head -1")), satLoaderCPU, satServerCPU)
 		}
 		b.WriteString(l + "\n")
 	}
@@ -1165,7 +1208,7 @@ func customerRange(runs []*satRun, kinds ...string) string {
 }
 
 // stHasWriter reports whether a configuration's serve runs the writer in process.
-func stHasWriter(kind string) bool { return kind == satWriter || kind == satSoldOut }
+func stHasWriter(kind string) bool { return kind == satWriter || isSoldOut(kind) }
 
 // commandLine is how this bench was started, as `go run` would be typed.
 func commandLine() string {
