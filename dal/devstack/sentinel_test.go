@@ -20,7 +20,10 @@ func TestSentinelFailover(t *testing.T) {
 	defer cancel()
 
 	began := time.Now()
-	s, err := StartSentinel(ctx, SentinelOptions{Dir: t.TempDir(), Logf: t.Logf})
+	// down-after 3 s, not the default 1 s: this test runs beside others that start Redis fleets on two cores, and
+	// a new primary that stalls a second there was failed over back to the old one as it returned, which made
+	// the test's "comes back as a replica of the new primary" fail on a correct Sentinel.
+	s, err := StartSentinel(ctx, SentinelOptions{Dir: t.TempDir(), Logf: t.Logf, DownAfter: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
