@@ -23,8 +23,8 @@ type OrderStore interface {
 type Reserver interface {
 	// Reserve takes o's units and records o, which it names (o.ID, a new UUIDv7) once it is to be reserved: a
 	// refusal, the sold-out storm's answer above all, costs no id. It returns the order and whether it is the
-	// recorded answer of an earlier request with the same Idempotency-Key (o.IdempotencyKey). A refusal is a model error:
-	// *model.SoldOutError, *model.LimitError, *model.NotStartedError, *model.BacklogError,
+	// recorded answer of an earlier request with the same Idempotency-Key (o.IdempotencyKey). A refusal is a
+	// model error: *model.SoldOutError, *model.LimitError, *model.NotStartedError, *model.BacklogError,
 	// model.ErrCustomerInactive, model.ErrUnknownDisc, model.ErrUnknownCustomer or model.ErrKeyReused.
 	Reserve(ctx context.Context, o model.Order) (model.Order, bool, error)
 	// Pending finds a confirmed order that is not in Postgres yet; ok is false when there is none with id.

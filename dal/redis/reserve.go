@@ -83,10 +83,10 @@ const batchKeep = time.Minute
 // replay's record.
 type answer struct{ code, value string }
 
-// reserveBatch runs reserve.lua once for rs, all of partition p and of one MaxBacklog, and returns each one's answer, the stream
-// entry of the orders it confirmed ("" when none), the batch's reservation time (the latest ReservedAt of rs,
-// to the millisecond: every order it confirms was reserved then) and how many replicas acknowledged the batch
-// (-1 without the replication wait).
+// reserveBatch runs reserve.lua once for rs, all of partition p and of one MaxBacklog, and returns each one's
+// answer, the stream entry of the orders it confirmed ("" when none), the batch's reservation time (the latest
+// ReservedAt of rs, to the millisecond: every order it confirms was reserved then) and how many replicas
+// acknowledged the batch (-1 without the replication wait).
 //
 // The arguments say once what the batch's orders share (the time, each disc's keys and id), so that an order is
 // five arguments; the idempotency key and the units read from Postgres, which few orders carry, go in an option
