@@ -18,10 +18,12 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function el(tag, cls, text) {
+  // el makes an element with an optional class, text and data-field name (the name setField finds it by).
+  function el(tag, cls, text, name) {
     var e = document.createElement(tag);
     if (cls) { e.className = cls; }
     if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (name) { e.dataset.field = name; }
     return e;
   }
 
@@ -186,8 +188,7 @@
     var h = el('h2', null, d.name);
     h.appendChild(el('small', null, d.artist + ' · disc ' + d.id));
     head.appendChild(h);
-    var badge = el('span', 'badge', '');
-    badge.dataset.field = 'badge';
+    var badge = el('span', 'badge', '', 'badge');
     if (soldOut) {
       badge.className = 'badge soldout';
       badge.textContent = 'SOLD OUT';
@@ -203,19 +204,16 @@
 
     var stock = el('div', 'stock');
     var big = el('div', 'big');
-    var avail = el('span', null, count(d.available));
-    avail.dataset.field = 'available';
+    var avail = el('span', null, count(d.available), 'available');
     big.appendChild(avail);
     var of = el('small', null, 'of ');
-    var supplied = el('span', null, count(d.supplied));
-    supplied.dataset.field = 'supplied';
+    var supplied = el('span', null, count(d.supplied), 'supplied');
     of.appendChild(supplied);
     of.appendChild(document.createTextNode(' left'));
     big.appendChild(of);
     stock.appendChild(big);
     var sold = el('div', 'sold', '');
-    var soldN = el('b', null, count(d.sold));
-    soldN.dataset.field = 'sold';
+    var soldN = el('b', null, count(d.sold), 'sold');
     sold.appendChild(soldN);
     sold.appendChild(document.createTextNode(' sold'));
     stock.appendChild(sold);
@@ -228,20 +226,17 @@
     bar.appendChild(fill);
     card.appendChild(bar);
 
-    var when = el('div', 'when');
-    when.dataset.field = 'when';
+    var when = el('div', 'when', null, 'when');
     if (soldOut) {
       when.appendChild(document.createTextNode('sold out at '));
-      var at = el('b', null, clock(d.sold_out_at));
-      at.dataset.field = 'sold-out-at';
+      var at = el('b', null, clock(d.sold_out_at), 'sold-out-at');
       when.appendChild(at);
       when.appendChild(document.createTextNode(' · on sale since ' + clock(d.sale_starts_at)));
     } else if (d.on_sale) {
       when.appendChild(document.createTextNode('on sale since ' + clock(d.sale_starts_at)));
     } else {
       when.appendChild(document.createTextNode('starts in '));
-      var cd = el('b', null, '');
-      cd.dataset.field = 'countdown';
+      var cd = el('b', null, '', 'countdown');
       when.appendChild(cd);
       when.appendChild(document.createTextNode(' · at ' + clock(d.sale_starts_at)));
     }
@@ -257,12 +252,10 @@
     card.appendChild(sparkline(o.series));
 
     var foot = el('div', 'foot');
-    var lat = el('span', null, 'p50 ' + ms(o.p50_ms) + ' · p99 ' + ms(o.p99_ms));
-    lat.dataset.field = 'latency';
+    var lat = el('span', null, 'p50 ' + ms(o.p50_ms) + ' · p99 ' + ms(o.p99_ms), 'latency');
     foot.appendChild(lat);
     var rec = el('span', null, 'reconcile ');
-    var chip = el('span', 'chip ' + d.reconcile, d.reconcile);
-    chip.dataset.field = 'disc-reconcile';
+    var chip = el('span', 'chip ' + d.reconcile, d.reconcile, 'disc-reconcile');
     rec.appendChild(chip);
     foot.appendChild(rec);
     card.appendChild(foot);
@@ -271,8 +264,7 @@
 
   function figure(cls, value, label, name) {
     var f = el('div', cls);
-    var b = el('b', null, value);
-    b.dataset.field = name;
+    var b = el('b', null, value, name);
     f.appendChild(b);
     f.appendChild(el('span', null, label));
     return f;
@@ -344,8 +336,7 @@
       var tr = el('tr', p.dead_letters > 0 ? 'dead' : (p.backlog > 0 ? 'busy' : ''));
       tr.dataset.partition = String(p.partition);
       [String(p.partition), count(p.backlog), seconds(p.oldest_wait_seconds), count(p.dead_letters)].forEach(function (t, i) {
-        var td = el('td', null, t);
-        td.dataset.field = ['partition', 'backlog', 'lag', 'dead-letters'][i];
+        var td = el('td', null, t, ['partition', 'backlog', 'lag', 'dead-letters'][i]);
         tr.appendChild(td);
       });
       return tr;
