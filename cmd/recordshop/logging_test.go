@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,25 +51,12 @@ func TestDevLogHasNoColourOffATerminal(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination that go-redis' goroutines may write to while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON lines written so far, each decoded.
-func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
+// logLines returns the JSON lines written to b so far (a logBuffer: go-redis' goroutines may write to it while
+// the test reads), each decoded.
+func logLines(t *testing.T, b *logBuffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -96,7 +82,7 @@ func find(lines []map[string]any, part string) map[string]any {
 // TestGoRedisLogsThroughZap: what go-redis logs of its own arrives as one of the process's JSON lines, named
 // "redis", at a level that says whether something went wrong, and with no password in it.
 func TestGoRedisLogsThroughZap(t *testing.T) {
-	var out lockedBuffer
+	var out logBuffer
 	log, err := newLogger("info", false, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +92,7 @@ func TestGoRedisLogsThroughZap(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	defer rdb.Close()
 	_ = rdb.Set(context.Background(), "k", "v", 500*time.Microsecond).Err()
-	line := find(out.lines(t), "truncating to 1ms")
+	line := find(logLines(t, &out), "truncating to 1ms")
 	if line == nil {
 		t.Fatalf("go-redis' line did not reach the log:\n%s", out.buf.String())
 	}
@@ -119,7 +105,7 @@ func TestGoRedisLogsThroughZap(t *testing.T) {
 	clientLog.Printf(context.Background(), "sentinel: new master=%q addr=%q", "shop", "10.0.0.7:6379")
 	clientLog.Printf(context.Background(), "sentinel: GetMasterAddrByName addr=%s, master=%q failed: %s",
 		"redis://app:hunter2@10.0.0.9:26379", "shop", "dial tcp: password=hunter2 refused")
-	lines := out.lines(t)
+	lines := logLines(t, &out)
 	if l := find(lines, "new master"); l == nil || l["level"] != "info" || l["logger"] != "redis" {
 		t.Errorf("a new master = %v; want it at info, named redis", l)
 	}
