@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -35,7 +33,7 @@ const (
 	satCeiling  = "ceiling"   // bench/cmd/ceiling: the frozen reservation script behind a bare Hertz handler
 	satPostgres = "postgres"  // recordshop serve, RS_RESERVE_MODE=postgres
 	satSoldOut  = "sold-out"  // recordshop serve, Redis mode, every order of a sold-out disc
-	// satSoldOutAlone is sold-out with the server pinned to satServerCPU during the load, so that wrk and the
+	// satSoldOutAlone is sold-out with the server confined to satServerCPU from its start, so that wrk and the
 	// server do not share a core: the refusals' latency without the loader's scheduling in it.
 	satSoldOutAlone = "sold-out-core0"
 )
@@ -49,7 +47,7 @@ const (
 	satConns     = 32                // wrk -c
 	satThreads   = 1                 // wrk -t
 	satLoaderCPU = "1"               // taskset -c: the core wrk is pinned to
-	satServerCPU = "0"               // taskset -c: the core sold-out-core0's server is pinned to during its load
+	satServerCPU = "0"               // taskset -c: the core sold-out-core0's server runs on
 	satStock     = int64(10_000_000) // units of the disc of an order configuration: the most POST /v1/discs takes
 	satSettle    = 2 * time.Second   // pause before each run, after the backlog is back to 0
 	satDrainMax  = 90 * time.Second  // the most a run waits for the writer to drain
@@ -230,10 +228,12 @@ func startSat(ctx context.Context, c config, kind string) (*satStack, error) {
 	st := &satStack{kind: kind}
 	var err error
 	switch kind {
-	case satWriter, satSoldOut, satSoldOutAlone:
+	case satWriter, satSoldOut:
 		st.s, st.from, st.to, err = startShop(ctx, c.recordshop, "redis", c.customers, logf)
+	case satSoldOutAlone:
+		st.s, st.from, st.to, err = startShopWith(ctx, c.recordshop, "redis", c.customers, logf, satServerCPU, nil)
 	case satNoWriter:
-		st.s, st.from, st.to, err = startShopWith(ctx, c.recordshop, "redis", c.customers, logf,
+		st.s, st.from, st.to, err = startShopWith(ctx, c.recordshop, "redis", c.customers, logf, "",
 			[]string{"RS_MAX_BACKLOG=0"}, "--no-writer")
 	case satPostgres:
 		st.s, st.from, st.to, err = startShop(ctx, c.recordshop, "postgres", c.customers, logf)
@@ -283,17 +283,6 @@ func (st *satStack) waitDrained(ctx context.Context, limit time.Duration) (time.
 			return time.Since(start), false
 		}
 	}
-}
-
-// pinServer sets the CPU affinity of every thread of the server process to cpus (taskset -a -p -c).
-func pinServer(cmd *exec.Cmd, cpus string) error {
-	if cmd == nil || cmd.Process == nil {
-		return errors.New("pin server: no server process")
-	}
-	if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(cmd.Process.Pid)).CombinedOutput(); err != nil {
-		return fmt.Errorf("pin server to cores %s: %w: %s", cpus, err, out)
-	}
-	return nil
 }
 
 // run prepares a disc, lets the stack settle, loads it with wrk for c.satSeconds and measures.
@@ -347,17 +336,7 @@ func (st *satStack) run(ctx context.Context, c config, round int, dir string) (*
 	if r.before, err = st.sample(ctx); err != nil {
 		return nil, err
 	}
-	if st.kind == satSoldOutAlone {
-		if err := pinServer(st.s.cmd, satServerCPU); err != nil {
-			return nil, err
-		}
-	}
 	r.w, r.wall, r.loader, err = runWrk(ctx, c.satSeconds, script, st.s.base+"/v1/orders", idsFile)
-	if st.kind == satSoldOutAlone {
-		if perr := pinServer(st.s.cmd, fmt.Sprintf("0-%d", runtime.NumCPU()-1)); perr != nil && err == nil {
-			err = perr
-		}
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -994,7 +973,7 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 	fmt.Fprintf(&b, "Measured %s by `%s` (bench/cmd/launchbench).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commandLine())
 	fmt.Fprintf(&b, "Each server is loaded by wrk in a closed loop: %d thread, %d connections, each connection sending its next "+
 		"request when the last is answered, for %d s. wrk runs pinned to core %s (`taskset -c %s`); the servers, Redis and "+
-		"Postgres are not pinned and share both cores with it (but sold-out-core0's server, pinned to core %s during its load). "+
+		"Postgres are not pinned and share both cores with it (but sold-out-core0's server, which runs on core %s alone). "+
 		"Round 1 runs the six configurations in the order %s, round 2 in "+
 		"the reverse order, each on the same stack in both rounds (a fresh disc per run), so the spread between the rounds shows "+
 		"the machine's noise.\n\n", satThreads, satConns, c.satSeconds, satLoaderCPU, satLoaderCPU, satServerCPU, strings.Join(satKinds, ", "))
@@ -1009,8 +988,9 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		customerRange(runs, satCeiling))
 	b.WriteString("| postgres | `recordshop serve`, RS_RESERVE_MODE=postgres | the same |\n")
 	b.WriteString("| sold-out | `recordshop serve`, RS_RESERVE_MODE=redis, writer in process | the same, of a disc with 1 unit bought once before the load: every answer is 409 sold-out (RS_SOLD_OUT_HOLD default, 100 ms) |\n")
-	fmt.Fprintf(&b, "| sold-out-core0 | the same as sold-out, its own stack; while wrk runs, every thread of serve is pinned to core %s "+
-		"(`taskset -a -p -c %s`), so that it does not share wrk's core %s; Redis and Postgres stay unpinned | the same as sold-out |\n\n",
+	fmt.Fprintf(&b, "| sold-out-core0 | the same as sold-out, its own stack; serve runs on core %s from its start "+
+		"(`taskset -c %s`, so the Go runtime sizes itself to that one core), so that it does not share wrk's core %s; Redis and "+
+		"Postgres stay unpinned | the same as sold-out |\n\n",
 		satServerCPU, satServerCPU, satLoaderCPU)
 	if ok {
 		b.WriteString("Every invariant held (see Invariants).\n\n")
@@ -1158,7 +1138,7 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 	b.WriteString("# ceiling:   bin/bench-ceiling -addr 127.0.0.1:<port> -redis-url <devstack Redis> -disc 1\n")
 	b.WriteString("# postgres:  RS_RESERVE_MODE=postgres bin/recordshop serve\n")
 	b.WriteString("# sold-out:  RS_RESERVE_MODE=redis bin/recordshop serve\n")
-	fmt.Fprintf(&b, "# sold-out-core0: the same, and around its wrk run: taskset -a -p -c %s <serve pid>; taskset -a -p -c 0-%d <serve pid>\n", satServerCPU, runtime.NumCPU()-1)
+	fmt.Fprintf(&b, "# sold-out-core0: RS_RESERVE_MODE=redis taskset -c %s bin/recordshop serve\n", satServerCPU)
 	b.WriteString("# each stack: devstack Postgres (fsync on) and Redis (appendonly yes, appendfsync everysec); RS_PARTITIONS=16\n```\n\n")
 
 	b.WriteString("## Machine\n\n| | |\n|---|---|\n")

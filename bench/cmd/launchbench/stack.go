@@ -81,13 +81,14 @@ func newShop(ctx context.Context, bin, mode string, logf func(string, ...any)) (
 // sign up before serve starts, as buyers of a launch do: serve warms its customer cache with them, so the
 // order path makes no Postgres round trip.
 func startShop(ctx context.Context, bin, mode string, customers int, logf func(string, ...any)) (s *shop, from, to int64, err error) {
-	return startShopWith(ctx, bin, mode, customers, logf, nil)
+	return startShopWith(ctx, bin, mode, customers, logf, "", nil)
 }
 
-// startShopWith is startShop with more RS_* settings (env, after the bench's own, so they win) and flags for
-// `recordshop serve` (serveArgs, e.g. --no-writer).
-func startShopWith(ctx context.Context, bin, mode string, customers int, logf func(string, ...any), env []string,
-	serveArgs ...string) (s *shop, from, to int64, err error) {
+// startShopWith is startShop with serve confined to the cores cpus (taskset -c, from its start, so that the Go
+// runtime sizes itself to them; "" = not confined), more RS_* settings (env, after the bench's own, so they win)
+// and flags for `recordshop serve` (serveArgs, e.g. --no-writer).
+func startShopWith(ctx context.Context, bin, mode string, customers int, logf func(string, ...any), cpus string,
+	env []string, serveArgs ...string) (s *shop, from, to int64, err error) {
 	s, addr, err := newShop(ctx, bin, mode, logf)
 	if err != nil {
 		return nil, 0, 0, err
@@ -106,7 +107,11 @@ func startShopWith(ctx context.Context, bin, mode string, customers int, logf fu
 		s.stop()
 		return nil, 0, 0, err
 	}
-	s.cmd = exec.Command(bin, append([]string{"serve"}, serveArgs...)...)
+	if cpus == "" {
+		s.cmd = exec.Command(bin, append([]string{"serve"}, serveArgs...)...)
+	} else {
+		s.cmd = exec.Command("taskset", append([]string{"-c", cpus, bin, "serve"}, serveArgs...)...)
+	}
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
