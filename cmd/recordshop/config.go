@@ -56,6 +56,7 @@ type config struct {
 	NoWriter         bool          // serve and dev
 	DevCluster       bool          // dev only: a local Redis Cluster instead of one server
 	PprofAddr        string        // serve and dev: where net/http/pprof listens ("" = off)
+	GCHeapFloorMB    int           // serve and dev: the heap may grow this far before a collection (0 = Go's default)
 	ReconcileEvery   time.Duration // serve and dev: the shop's own whole-shop reconcile check (0 = off)
 	SeedDiscs        int           // seed only
 	SeedCustomers    int           // seed only: generated customers 1..N
@@ -72,7 +73,8 @@ func defaultConfig() config {
 	d := api.Defaults
 	return config{HTTPAddr: ":8080", Partitions: d.Partitions, LogLevel: "info", ReserveMode: d.Mode,
 		MaxBacklog: 20_000, WriterBatch: d.Writer.BatchSize, WriterWait: d.Writer.BatchWait, ClaimIdle: d.Writer.ClaimIdle,
-		RedisTimeout: d.Orders.RedisTimeout, SoldOutHold: d.Orders.SoldOutHold, WaitReplicas: -1, MetricsAddr: ":9091"}
+		RedisTimeout: d.Orders.RedisTimeout, SoldOutHold: d.Orders.SoldOutHold, WaitReplicas: -1, MetricsAddr: ":9091",
+		GCHeapFloorMB: 64}
 }
 
 // parseConfig reads env through getenv and declares the flags of command name on the returned FlagSet, whose
@@ -132,6 +134,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 	dur(&c.SoldOutHold, "RS_SOLD_OUT_HOLD")
 	dur(&c.HTTPReadTimeout, "RS_HTTP_READ_TIMEOUT")
 	num(&c.HTTPMaxConns, "RS_HTTP_MAX_CONNS")
+	num(&c.GCHeapFloorMB, "RS_GC_HEAP_FLOOR_MB")
 	num(&c.WaitReplicas, "RS_REDIS_WAIT_REPLICAS")
 	dur(&c.WaitTimeout, "RS_REDIS_WAIT_TIMEOUT")
 	if name == "dev" {
@@ -193,6 +196,7 @@ func parseConfig(name string, getenv func(string) string) (*config, *flag.FlagSe
 		fs.BoolVar(&c.NoWriter, "no-writer", false, "do not run the writer in this process (run recordshop writer instead)")
 		fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", c.HTTPReadTimeout, fmt.Sprintf("a request's line, headers and body must arrive within this; 0 = %v (RS_HTTP_READ_TIMEOUT)", edge.Defaults.ReadTimeout))
 		fs.IntVar(&c.HTTPMaxConns, "http-max-conns", c.HTTPMaxConns, fmt.Sprintf("connections served at once, more wait to be accepted; 0 = %d (RS_HTTP_MAX_CONNS)", edge.Defaults.MaxConns))
+		fs.IntVar(&c.GCHeapFloorMB, "gc-heap-floor-mb", c.GCHeapFloorMB, "let the heap grow to this many MB before Go collects garbage, while what it keeps is under half of it; 0 = Go's default, as is setting GOGC (RS_GC_HEAP_FLOOR_MB)")
 		fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("RS_PPROF_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (RS_PPROF_ADDR; off by default)")
 		fs.DurationVar(&c.ReconcileEvery, "reconcile-every", c.ReconcileEvery, "run the whole-shop reconcile check (never --fix) this often, for the console and the recordshop_reconcile_* metrics; 0 = off (RS_RECONCILE_EVERY)")
 	case "writer":
@@ -352,6 +356,9 @@ func (c config) validate(needPG, needRedis, needServe bool) error {
 	if c.CursorKey != "" && len(c.CursorKey) < MinTokenLength {
 		errs = append(errs, fmt.Errorf("RS_CURSOR_KEY must be at least %d characters", MinTokenLength))
 	}
+	if c.GCHeapFloorMB < 0 || c.GCHeapFloorMB > 4096 {
+		errs = append(errs, fmt.Errorf("RS_GC_HEAP_FLOOR_MB=%d must be between 0 (Go's default) and 4096", c.GCHeapFloorMB))
+	}
 	if c.SoldOutHold < 0 || c.SoldOutHold > time.Minute {
 		errs = append(errs, fmt.Errorf("RS_SOLD_OUT_HOLD=%v must be between 0 (off) and 1m", c.SoldOutHold))
 	}
@@ -402,6 +409,7 @@ func (c config) fields() []zap.Field {
 		zap.Bool("cursor_key_set", c.CursorKey != ""),
 		zap.Duration("http_read_timeout", c.HTTPReadTimeout),
 		zap.Int("http_max_conns", c.HTTPMaxConns),
+		zap.Int("gc_heap_floor_mb", c.GCHeapFloorMB),
 		zap.Duration("reconcile_every", c.ReconcileEvery),
 	}
 }

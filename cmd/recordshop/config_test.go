@@ -35,6 +35,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		"RS_REDIS_WAIT_REPLICAS": "2",
 		"RS_REDIS_WAIT_TIMEOUT":  "100ms",
 		"RS_SOLD_OUT_HOLD":       "250ms",
+		"RS_GC_HEAP_FLOOR_MB":    "32",
 	})
 	cfg, fs, err := parseConfig("serve", getenv)
 	if err != nil {
@@ -50,6 +51,7 @@ func TestConfigEnvThenFlags(t *testing.T) {
 		MaxBacklog: 1000, WriterBatch: 200, WriterWait: 20 * time.Millisecond, ClaimIdle: 5 * time.Second,
 		RedisTimeout: 250 * time.Millisecond, CursorKey: "cursor-key-cccccccc", HTTPReadTimeout: 3 * time.Second, HTTPMaxConns: 100,
 		WaitReplicas: 2, WaitTimeout: 100 * time.Millisecond, MetricsAddr: ":9091", SoldOutHold: 250 * time.Millisecond,
+		GCHeapFloorMB: 32,
 	}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Fatalf("config (-want +got):\n%s", diff)
@@ -92,6 +94,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero writer batch", func(c *config) { c.WriterBatch = 0 }, "RS_WRITER_BATCH"},
 		{"claim idle too short", func(c *config) { c.ClaimIdle = time.Millisecond }, "RS_WRITER_CLAIM_IDLE"},
 		{"order redis timeout too short", func(c *config) { c.RedisTimeout = time.Millisecond }, "RS_REDIS_ORDER_TIMEOUT"},
+		{"negative heap floor", func(c *config) { c.GCHeapFloorMB = -1 }, "RS_GC_HEAP_FLOOR_MB"},
+		{"heap floor beyond 4 GB", func(c *config) { c.GCHeapFloorMB = 4097 }, "RS_GC_HEAP_FLOOR_MB"},
+		{"no heap floor", func(c *config) { c.GCHeapFloorMB = 0 }, ""},
 		{"cluster", func(c *config) { c.RedisURL, c.RedisCluster = "", []string{"10.0.0.1:6379", "10.0.0.2:6379"} }, ""},
 		{"cluster with credentials and tls", func(c *config) {
 			c.RedisURL, c.RedisCluster = "", []string{"rediss://app:pw@node1:6379", "node2:6379", "rediss://app:pw@node3:6379"}
@@ -119,7 +124,7 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	for k, v := range map[string]string{"RS_PARTITIONS": "many", "RS_MAX_BACKLOG": "lots", "RS_WRITER_WAIT": "soon"} {
+	for k, v := range map[string]string{"RS_PARTITIONS": "many", "RS_MAX_BACKLOG": "lots", "RS_WRITER_WAIT": "soon", "RS_GC_HEAP_FLOOR_MB": "64MB"} {
 		if _, _, err := parseConfig("serve", env(map[string]string{k: v})); err == nil {
 			t.Fatalf("%s=%s was accepted", k, v)
 		}

@@ -16,7 +16,7 @@ var commandReads = func() map[string][]string {
 	wait := []string{"WaitReplicas", "WaitTimeout"}
 	writer := []string{"WriterBatch", "WriterWait", "ClaimIdle"}
 	api := []string{"ReserveMode", "HTTPAddr", "AdminTokens", "StorefrontTokens", "MaxBacklog", "RedisTimeout",
-		"SoldOutHold", "NoWriter", "HTTPReadTimeout", "HTTPMaxConns", "PprofAddr", "ReconcileEvery"}
+		"SoldOutHold", "NoWriter", "HTTPReadTimeout", "HTTPMaxConns", "PprofAddr", "ReconcileEvery", "GCHeapFloorMB"}
 	join := func(parts ...[]string) []string { return slices.Concat(parts...) }
 	return map[string][]string{
 		"serve":     join(stores, wait, writer, api, []string{"NoMigrate"}),

@@ -83,6 +83,9 @@ func connect(ctx context.Context, cfg config, migrate, withRedis bool, log *zap.
 // told the bound address.
 func (s *session) serve(ctx context.Context, onListen func(net.Addr)) error {
 	cfg, pool, rdb, log := s.cfg, s.pool, s.rdb, s.log
+	if stop, ok := keepGCFloor(uint64(cfg.GCHeapFloorMB) << 20); ok {
+		defer stop()
+	}
 	if cfg.PprofAddr != "" {
 		stop, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
