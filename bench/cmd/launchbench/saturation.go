@@ -258,16 +258,19 @@ func (st *satStack) stop() {
 // hasWriter reports whether the configuration's serve runs the writer in process.
 func (st *satStack) hasWriter() bool { return stHasWriter(st.kind) }
 
-// checkpoint runs CHECKPOINT on the stack's Postgres (bounded), so that writing out what the last run left
-// dirty does not fall into the next run.
+// checkpoint runs VACUUM (ANALYZE) and CHECKPOINT on the stack's Postgres (bounded), so that neither the
+// autovacuum the last run's rows call for nor writing out what it left dirty falls into a later run, on the
+// cores that run shares.
 func (st *satStack) checkpoint(ctx context.Context) {
 	if st.s.pool == nil {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if _, err := st.s.pool.Exec(cctx, "CHECKPOINT"); err != nil {
-		logf("saturation: %s: checkpoint: %v", st.kind, err)
+	for _, sql := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
+		if _, err := st.s.pool.Exec(cctx, sql); err != nil {
+			logf("saturation: %s: %s: %v", st.kind, sql, err)
+		}
 	}
 }
 
@@ -1121,7 +1124,8 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		"cores) minus wrk, the stack's Redis, server and Postgres, in cores: the other stacks, the bench itself and any other "+
 		"program. **steal**: /proc/stat's steal time over the window, in cores (time the hypervisor gave to other guests).\n"+
 		"- **Settling**: before each run the stack's backlog is waited to 0 (at most %s) and then %s pass; after each run the "+
-		"stack's Postgres gets a CHECKPOINT, so the next run does not write out this one's pages. The five stacks stay up for both "+
+		"stack's Postgres gets a VACUUM (ANALYZE) and a CHECKPOINT, so that a later run neither meets the autovacuum this one's "+
+		"rows call for nor writes out its pages. The six stacks stay up for both "+
 		"rounds; an idle stack's background work falls on whichever run is going.\n"+
 		"- **Checks**: after both rounds, every shop disc goes through launchbench's verify (writer drained, sold + left = initial "+
 		"in Postgres and in Redis, every 201 order in Postgres exactly once, no more orders in Postgres than 201s plus the %d "+
