@@ -79,23 +79,30 @@ func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
 
 // Write answers p, with the request path as its instance, in place of any body already written.
 func Write(c *app.RequestContext, p *Problem) {
-	if p.Instance == "" {
-		p.Instance = string(c.Request.URI().Path())
-	}
 	if p.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(max(p.RetryAfter.Round(time.Second), time.Second)/time.Second)))
 	}
 	c.Response.ResetBody()
-	c.Data(p.Status, ContentType, encodeOnce(p)) // Data copies the bytes: a shared body stays unchanged
+	c.Data(p.Status, ContentType, encodeOnce(p, c.Request.URI().Path())) // Data copies the bytes: a shared body stays unchanged
 }
 
-// encodeOnce is Encode(p), reusing the last body of a memo problem with the same Instance.
-func encodeOnce(p *Problem) []byte {
+// encodeOnce is Encode(p), its Instance the request's path when it has none; a memo problem reuses the last
+// body encoded for the same Instance (and then needs no string of the path).
+func encodeOnce(p *Problem, path []byte) []byte {
+	if p.memo {
+		instance := p.Instance
+		if instance == "" {
+			instance = string(path) // a comparison: no copy
+		}
+		if m := lastMemo.Load(); m != nil && m.instance == instance {
+			return m.body
+		}
+	}
+	if p.Instance == "" {
+		p.Instance = string(path)
+	}
 	if !p.memo {
 		return Encode(p)
-	}
-	if m := lastMemo.Load(); m != nil && m.instance == p.Instance {
-		return m.body
 	}
 	body := Encode(p)
 	lastMemo.Store(&memoBody{instance: p.Instance, body: body})
@@ -258,6 +265,27 @@ func ForStatus(status int, detail string) *Problem {
 // From maps an error from bind, validation, a service or dal to the problem a client should see. Anything it
 // does not know is a 500 whose cause stays in the log, never in the answer.
 func From(err error) *Problem {
+	// The sold-out storm's answer first, without errors.As: most requests of a launch that sold out end here,
+	// tens of thousands a second. It comes before from's variables, which errors.As moves to the heap: ten
+	// allocations per refusal for nothing.
+	if so, ok := err.(*model.SoldOutError); ok {
+		return soldOutFor(so)
+	}
+	return from(err)
+}
+
+// soldOutFor is the problem of a sold-out refusal: the no-units-left one encoded once and reused.
+func soldOutFor(so *model.SoldOutError) *Problem {
+	if so.Left == 0 {
+		q := *noneLeft
+		q.memo = true
+		return &q
+	}
+	return soldOutProblem(so.Left)
+}
+
+// from is From for every error but a bare *model.SoldOutError.
+func from(err error) *Problem {
 	var (
 		p        *Problem
 		invalid  *model.ValidationError
@@ -270,19 +298,9 @@ func From(err error) *Problem {
 		backlog  *model.BacklogError
 		waiting  *model.NotPersistedError
 	)
-	// The sold-out storm's answer first, without the reflection of errors.As: most requests of a launch that
-	// sold out end here, tens of thousands a second.
-	if so, ok := err.(*model.SoldOutError); ok {
-		soldOut = so
-	}
 	switch {
-	case soldOut != nil || errors.As(err, &soldOut):
-		if soldOut.Left == 0 {
-			q := *noneLeft
-			q.memo = true
-			return &q
-		}
-		return soldOutProblem(soldOut.Left)
+	case errors.As(err, &soldOut):
+		return soldOutFor(soldOut)
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &invalid):
