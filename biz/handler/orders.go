@@ -30,13 +30,19 @@ func (h *Handler) PlaceOrder(ctx context.Context, c *app.RequestContext) {
 	}
 	o, replayed, err := h.orders.Place(ctx, in, key)
 	defer h.observeOrder(in.DiscID, start, c, err) // after the answer is written, for its status
-	if replayed {
-		c.Header("Idempotent-Replayed", "true")
-		c.Header("Location", "/v1/orders/"+o.ID.String())
-		h.answer(c, http.StatusOK, o, err)
+	if err != nil {
+		// Most requests of a launch end here, refused: no order to format, box or point to.
+		problem.Respond(c, h.log, err)
 		return
 	}
-	h.created(c, "/v1/orders/"+o.ID.String(), o, err)
+	location := "/v1/orders/" + o.ID.String()
+	if replayed {
+		c.Header("Idempotent-Replayed", "true")
+		c.Header("Location", location)
+		h.answer(c, http.StatusOK, o, nil)
+		return
+	}
+	h.created(c, location, o, nil)
 }
 
 // GetOrder handles GET /v1/orders/{id}.
