@@ -26,7 +26,7 @@ import (
 // server on 2 cores; wrk is far lighter and is pinned to one core, so this is the throughput the servers reach
 // when they, not the loader, are the limit.
 
-// The six configurations, in the order of round 1 (round 2 runs them backwards).
+// The seven configurations, in the order of round 1 (round 2 runs them backwards).
 const (
 	satWriter   = "writer"    // recordshop serve, Redis mode, writer in process (as shipped)
 	satNoWriter = "no-writer" // recordshop serve --no-writer, Redis mode, RS_MAX_BACKLOG=0
@@ -36,9 +36,12 @@ const (
 	// satSoldOutAlone is sold-out with the server confined to satServerCPU from its start, so that wrk and the
 	// server do not share a core: the refusals' latency without the loader's scheduling in it.
 	satSoldOutAlone = "sold-out-core0"
+	// satEdge loads GET /healthz of a recordshop serve in the same loop as sold-out: the edge doing nothing,
+	// the latency that wrk and serve sharing the cores give any answer.
+	satEdge = "healthz"
 )
 
-var satKinds = []string{satWriter, satNoWriter, satCeiling, satPostgres, satSoldOut, satSoldOutAlone}
+var satKinds = []string{satWriter, satNoWriter, satCeiling, satPostgres, satSoldOut, satSoldOutAlone, satEdge}
 
 // isSoldOut reports whether a configuration loads a sold-out disc (every answer 409).
 func isSoldOut(kind string) bool { return kind == satSoldOut || kind == satSoldOutAlone }
@@ -114,8 +117,11 @@ type satRun struct {
 
 // want is the status every answer of the run must have.
 func (r *satRun) want() int {
-	if isSoldOut(r.kind) {
+	switch {
+	case isSoldOut(r.kind):
 		return http.StatusConflict
+	case r.kind == satEdge:
+		return http.StatusOK
 	}
 	return http.StatusCreated
 }
@@ -228,7 +234,7 @@ func startSat(ctx context.Context, c config, kind string) (*satStack, error) {
 	st := &satStack{kind: kind}
 	var err error
 	switch kind {
-	case satWriter, satSoldOut:
+	case satWriter, satSoldOut, satEdge:
 		st.s, st.from, st.to, err = startShop(ctx, c.recordshop, "redis", c.customers, logf)
 	case satSoldOutAlone:
 		st.s, st.from, st.to, err = startShopWith(ctx, c.recordshop, "redis", c.customers, logf, satServerCPU, nil)
@@ -308,6 +314,8 @@ func (st *satStack) run(ctx context.Context, c config, round int, dir string) (*
 			return nil, fmt.Errorf("buy the one unit of disc %d: %w", d.ID, err)
 		}
 		r.disc, r.initial, r.created = d.ID, 1, []string{id}
+	case satEdge:
+		// No disc: the script asks for GET /healthz when its disc is 0.
 	default:
 		d, err := st.s.createDisc(fmt.Sprintf("Saturation %s r%d", st.kind, round), satStock, 0)
 		if err != nil {
@@ -648,6 +656,9 @@ function init(args)
 end
 
 function request()
+  if disc == 0 then
+    return wrk.format("GET", "/healthz", {})
+  end
   local c = from + (n %% span)
   n = n + 1
   return wrk.format(nil, nil, nil, '{"customer_id":' .. c .. ',"disc_id":' .. disc .. ',"quantity":1}')
@@ -835,14 +846,21 @@ func verifySaturation(ctx context.Context, stacks map[string]*satStack, runs []*
 	for _, r := range runs {
 		w := r.w
 		other := w.requests - r.good()
-		if isSoldOut(r.kind) {
+		switch {
+		case isSoldOut(r.kind):
 			add(r, "every answer 409 (wrk's Non-2xx count = requests; the script's count by status)",
 				w.non2xx == w.requests && other == 0 && w.requests > 0, "%d requests, %d non-2xx, statuses %s", w.requests, w.non2xx, fmtStatuses(w.statuses))
-		} else {
+		case r.kind == satEdge:
+			add(r, "every answer 200 (no Non-2xx line from wrk; the script's count by status)",
+				w.non2xx == 0 && other == 0 && w.requests > 0, "%d requests, %d non-2xx, statuses %s", w.requests, w.non2xx, fmtStatuses(w.statuses))
+		default:
 			add(r, "every answer 201 (no Non-2xx line from wrk; the script's count by status)",
 				w.non2xx == 0 && other == 0 && w.requests > 0, "%d requests, %d non-2xx, statuses %s", w.requests, w.non2xx, fmtStatuses(w.statuses))
 		}
 		add(r, "no socket errors (connect, read, write, timeout)", w.socketErrs == 0, "%d", w.socketErrs)
+		if r.kind == satEdge {
+			continue // it touched no store
+		}
 		if r.kind == satCeiling {
 			sold, entries := r.availBefore-r.availAfter, r.xlenAfter-r.xlenBefore
 			add(r, "Redis: units taken = stream entries added", sold == entries, "%d taken, %d entries", sold, entries)
@@ -908,12 +926,12 @@ func (r *satRun) topCommands(n int) string {
 	return strings.Join(parts, "; ")
 }
 
-// satTarget is one of the issue's targets, a ratio computed per round.
+// satTarget is one of the issue's targets, a ratio computed per round, or a figure shown beside them.
 type satTarget struct {
 	name   string
 	target string
 	value  func(byKind map[string]*satRun) (float64, bool) // false: a run is missing
-	pass   func(v float64) bool
+	pass   func(v float64) bool                           // nil: a reference, no target
 	format string
 }
 
@@ -926,6 +944,7 @@ var satTargets = []satTarget{
 	{"sold-out p99 (ms), server sharing wrk's core", "<= 5", p99(satSoldOut), func(v float64) bool { return v <= 5 }, "%.2f"},
 	{"sold-out-core0 refusals/s / writer orders/s", ">= 3", ratio(satSoldOutAlone, satWriter), func(v float64) bool { return v >= 3 }, "%.2f"},
 	{"sold-out-core0 p99 (ms), server on core 0, wrk on core 1", "<= 5", p99(satSoldOutAlone), func(v float64) bool { return v <= 5 }, "%.2f"},
+	{"healthz p99 (ms), the edge alone, sharing wrk's core as sold-out does", "(reference)", p99(satEdge), nil, "%.2f"},
 	{"Redis CPU per order, writer (µs)", "<= 30", func(m map[string]*satRun) (float64, bool) {
 		r := m[satWriter]
 		if r == nil {
@@ -972,12 +991,12 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		ok = ok && ch.ok
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# saturation: closed-loop throughput with wrk, six configurations, two rounds\n\n")
+	fmt.Fprintf(&b, "# saturation: closed-loop throughput with wrk, seven configurations, two rounds\n\n")
 	fmt.Fprintf(&b, "Measured %s by `%s` (bench/cmd/launchbench).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commandLine())
 	fmt.Fprintf(&b, "Each server is loaded by wrk in a closed loop: %d thread, %d connections, each connection sending its next "+
 		"request when the last is answered, for %d s. wrk runs pinned to core %s (`taskset -c %s`); the servers, Redis and "+
 		"Postgres are not pinned and share both cores with it (but sold-out-core0's server, which runs on core %s alone). "+
-		"Round 1 runs the six configurations in the order %s, round 2 in "+
+		"Round 1 runs the seven configurations in the order %s, round 2 in "+
 		"the reverse order, each on the same stack in both rounds (a fresh disc per run), so the spread between the rounds shows "+
 		"the machine's noise.\n\n", satThreads, satConns, c.satSeconds, satLoaderCPU, satLoaderCPU, satServerCPU, strings.Join(satKinds, ", "))
 	b.WriteString("| configuration | server | load |\n|---|---|---|\n")
@@ -993,8 +1012,10 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 	b.WriteString("| sold-out | `recordshop serve`, RS_RESERVE_MODE=redis, writer in process | the same, of a disc with 1 unit bought once before the load: every answer is 409 sold-out (RS_SOLD_OUT_HOLD default, 100 ms) |\n")
 	fmt.Fprintf(&b, "| sold-out-core0 | the same as sold-out, its own stack; serve runs on core %s from its start "+
 		"(`taskset -c %s`, so the Go runtime sizes itself to that one core), so that it does not share wrk's core %s; Redis and "+
-		"Postgres stay unpinned | the same as sold-out |\n\n",
+		"Postgres stay unpinned | the same as sold-out |\n",
 		satServerCPU, satServerCPU, satLoaderCPU)
+	b.WriteString("| healthz | `recordshop serve`, RS_RESERVE_MODE=redis, writer in process, unpinned as sold-out | GET /healthz, no headers: " +
+		"the edge answering and doing nothing, for what sharing the cores with wrk does to any answer's latency |\n\n")
 	if ok {
 		b.WriteString("Every invariant held (see Invariants).\n\n")
 	} else {
@@ -1031,17 +1052,24 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 				continue
 			}
 			vals = append(vals, v)
+			if t.pass == nil {
+				fmt.Fprintf(&b, " "+t.format+" |", v)
+				continue
+			}
 			if t.pass(v) {
 				passes++
 			}
 			fmt.Fprintf(&b, " "+t.format+" %s |", v, passFail(t.pass(v)))
 		}
-		if len(vals) == 0 {
+		switch {
+		case len(vals) == 0:
 			b.WriteString(" – | – |\n")
-			continue
+		case t.pass == nil:
+			fmt.Fprintf(&b, " "+t.format+"–"+t.format+" | – |\n", slices.Min(vals), slices.Max(vals))
+		default:
+			fmt.Fprintf(&b, " "+t.format+"–"+t.format+" | %s (%d of %d rounds pass) |\n", slices.Min(vals), slices.Max(vals),
+				passFail(passes == len(vals)), passes, len(vals))
 		}
-		fmt.Fprintf(&b, " "+t.format+"–"+t.format+" | %s (%d of %d rounds pass) |\n", slices.Min(vals), slices.Max(vals),
-			passFail(passes == len(vals)), passes, len(vals))
 	}
 	b.WriteString("\nThe order ratios divide the answers per second with the wanted status (201; 409 for sold-out) of the two " +
 		"configurations in the same round.\n\n")
@@ -1125,7 +1153,7 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 		"program. **steal**: /proc/stat's steal time over the window, in cores (time the hypervisor gave to other guests).\n"+
 		"- **Settling**: before each run the stack's backlog is waited to 0 (at most %s) and then %s pass; after each run the "+
 		"stack's Postgres gets a VACUUM (ANALYZE) and a CHECKPOINT, so that a later run neither meets the autovacuum this one's "+
-		"rows call for nor writes out its pages. The six stacks stay up for both "+
+		"rows call for nor writes out its pages. The seven stacks stay up for both "+
 		"rounds; an idle stack's background work falls on whichever run is going.\n"+
 		"- **Checks**: after both rounds, every shop disc goes through launchbench's verify (writer drained, sold + left = initial "+
 		"in Postgres and in Redis, every 201 order in Postgres exactly once, no more orders in Postgres than 201s plus the %d "+
@@ -1143,6 +1171,7 @@ func writeSaturation(c config, m machine, runs []*satRun, checks []check) (bool,
 	b.WriteString("# postgres:  RS_RESERVE_MODE=postgres bin/recordshop serve\n")
 	b.WriteString("# sold-out:  RS_RESERVE_MODE=redis bin/recordshop serve\n")
 	fmt.Fprintf(&b, "# sold-out-core0: RS_RESERVE_MODE=redis taskset -c %s bin/recordshop serve\n", satServerCPU)
+	b.WriteString("# healthz:   RS_RESERVE_MODE=redis bin/recordshop serve  (wrk's script asks for GET /healthz)\n")
 	b.WriteString("# each stack: devstack Postgres (fsync on) and Redis (appendonly yes, appendfsync everysec); RS_PARTITIONS=16\n```\n\n")
 
 	b.WriteString("## Machine\n\n| | |\n|---|---|\n")
