@@ -931,7 +931,7 @@ type satTarget struct {
 	name   string
 	target string
 	value  func(byKind map[string]*satRun) (float64, bool) // false: a run is missing
-	pass   func(v float64) bool                           // nil: a reference, no target
+	pass   func(v float64) bool                            // nil: a reference, no target
 	format string
 }
 
