@@ -87,14 +87,11 @@ func Write(c *app.RequestContext, p *Problem) {
 }
 
 // encodeOnce is Encode(p), its Instance the request's path when it has none; a memo problem reuses the last
-// body encoded for the same Instance (and then needs no string of the path).
+// body encoded for the same Instance (and then needs no string of the path: Go compares string(path) in place).
 func encodeOnce(p *Problem, path []byte) []byte {
 	if p.memo {
-		instance := p.Instance
-		if instance == "" {
-			instance = string(path) // a comparison: no copy
-		}
-		if m := lastMemo.Load(); m != nil && m.instance == instance {
+		m := lastMemo.Load()
+		if m != nil && (p.Instance == "" && m.instance == string(path) || p.Instance != "" && m.instance == p.Instance) {
 			return m.body
 		}
 	}
