@@ -17,3 +17,14 @@ func ReserveBatch(ctx context.Context, g *Gate, rs []Reservation) ([]ReserveResu
 	}
 	return out, nil
 }
+
+// Queued is how many reservations of disc's partition wait in the batcher for the batch that is out.
+func Queued(g *Gate, disc int64) int {
+	b := g.batches
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if pb := b.parts[g.keys.Partition(disc)]; pb != nil {
+		return len(pb.queue)
+	}
+	return 0
+}

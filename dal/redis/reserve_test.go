@@ -19,6 +19,7 @@ import (
 
 	"github.com/learecordshop/recordshop/biz/model"
 	rsredis "github.com/learecordshop/recordshop/dal/redis"
+	"github.com/learecordshop/recordshop/dal/testenv"
 	"github.com/learecordshop/recordshop/scripts/lua"
 )
 
@@ -405,11 +406,7 @@ func TestReserveLimitUnderContention(t *testing.T) {
 
 	results := make([]rsredis.ReserveResult, tries)
 	errs := make([]error, tries)
-	var wg sync.WaitGroup
-	for i := range tries {
-		wg.Go(func() { results[i], errs[i] = f.g.Reserve(t.Context(), request(buyer, discID, 1, "")) })
-	}
-	wg.Wait()
+	together(t, f, tries, func(i int) { results[i], errs[i] = f.g.Reserve(t.Context(), request(buyer, discID, 1, "")) })
 
 	counts := map[rsredis.ReserveCode]int{}
 	for i, res := range results {
@@ -589,6 +586,8 @@ func (h *scriptCalls) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook 
 // TestConcurrentReservationsGoTogether: reservations of one partition that arrive while one of its batches is
 // out go to Redis together, fewer script calls than reservations, and each gets the answer it would have had
 // alone: 300 buyers of 100 units, one each, sell exactly 100, and a replay in a batch answers its first order.
+// (together holds the first call until the others wait behind it: on a loaded machine they could otherwise
+// each arrive after the last had gone.)
 func TestConcurrentReservationsGoTogether(t *testing.T) {
 	const stock, buyers = 100, 300
 	f := realRedis(t)
@@ -599,17 +598,13 @@ func TestConcurrentReservationsGoTogether(t *testing.T) {
 
 	results := make([]rsredis.ReserveResult, buyers)
 	errs := make([]error, buyers)
-	var wg sync.WaitGroup
-	for i := range buyers {
-		wg.Go(func() {
-			r := request(2000+int64(i), discID, 1, "")
-			if i == buyers/2 {
-				r = request(buyer, discID, 1, "first") // the repeat of the first order
-			}
-			results[i], errs[i] = f.g.Reserve(t.Context(), r)
-		})
-	}
-	wg.Wait()
+	together(t, f, buyers, func(i int) {
+		r := request(2000+int64(i), discID, 1, "")
+		if i == buyers/2 {
+			r = request(buyer, discID, 1, "first") // the repeat of the first order
+		}
+		results[i], errs[i] = f.g.Reserve(t.Context(), r)
+	})
 	counts := map[rsredis.ReserveCode]int{}
 	for i, res := range results {
 		if errs[i] != nil {
@@ -785,42 +780,97 @@ func comparable(t *testing.T, f fixture) map[string]any {
 
 // TestConcurrentReservationsKeepTheirOwnBacklogBound: reservations with different backlog bounds that arrive
 // together are each checked against their own, however the batcher groups them. With at least one order
-// pending, every reservation bounded at 1 is shed and every unbounded one reserved. A burst whose reservations
-// all went alone proves nothing about grouping, so bursts repeat (up to 5) until one went in fewer calls.
+// pending, every reservation bounded at 1 is shed and every unbounded one reserved. They go to Redis together
+// (together), half with one bound and half with the other, so the batcher has to split them.
 func TestConcurrentReservationsKeepTheirOwnBacklogBound(t *testing.T) {
-	const buyers, bursts = 200, 5
+	const buyers = 200
 	f := realRedis(t)
-	f.load(*liveDisc(discID, buyers*bursts+1), nil)
+	f.load(*liveDisc(discID, buyers+1), nil)
 	f.mustReserve(request(buyer, discID, 1, "")) // the one pending order
 	counter := &scriptCalls{}
 	f.rdb.AddHook(counter)
 
-	for burst := range bursts {
-		before := counter.calls.Load()
-		results := make([]rsredis.ReserveResult, buyers)
-		errs := make([]error, buyers)
-		var wg sync.WaitGroup
-		for i := range buyers {
-			wg.Go(func() {
-				r := request(int64(2000+burst*buyers+i), discID, 1, "")
-				results[i], errs[i] = f.g.Reserve(t.Context(), bounded(r, i%2))
-			})
+	results := make([]rsredis.ReserveResult, buyers)
+	errs := make([]error, buyers)
+	together(t, f, buyers, func(i int) {
+		results[i], errs[i] = f.g.Reserve(t.Context(), bounded(request(int64(2000+i), discID, 1, ""), boundOf(i)))
+	})
+	for i, res := range results {
+		want := rsredis.Reserved
+		if boundOf(i) == 1 {
+			want = rsredis.Backlog
 		}
-		wg.Wait()
-		for i, res := range results {
-			want := rsredis.Reserved
-			if i%2 == 1 {
-				want = rsredis.Backlog
-			}
-			if errs[i] != nil || res.Code != want {
-				t.Fatalf("burst %d, reservation %d (bound %d): code %d, err %v; want %d", burst, i, i%2, res.Code, errs[i], want)
-			}
-		}
-		calls := counter.calls.Load() - before
-		t.Logf("burst %d: %d reservations in %d script calls", burst, buyers, calls)
-		if calls < buyers {
-			return
+		if errs[i] != nil || res.Code != want {
+			t.Fatalf("reservation %d (bound %d): code %d, err %v; want %d", i, boundOf(i), res.Code, errs[i], want)
 		}
 	}
-	t.Fatalf("in %d bursts of %d, every reservation went alone: the split was never exercised", bursts, buyers)
+	// One held call, then the 199 that waited: at most 64 a call, and a new call wherever the bound changes.
+	if calls := counter.calls.Load(); calls >= buyers {
+		t.Fatalf("%d reservations in %d script calls: they did not go together", buyers, calls)
+	}
+}
+
+// boundOf is reservation i's backlog bound in TestConcurrentReservationsKeepTheirOwnBacklogBound: 0 (none)
+// for the first half, 1 for the second, so that a batch of them holds both.
+func boundOf(i int) int {
+	if i < 100 {
+		return 0
+	}
+	return 1
+}
+
+// together runs reserve(i) for every i below n at once, all of one partition, and holds the first script call
+// until every other reservation waits behind it in the batcher: they then go to Redis together, however fast or
+// loaded the machine is.
+func together(t *testing.T, f fixture, n int, reserve func(i int)) {
+	t.Helper()
+	hold := newHoldFirstScript()
+	f.rdb.AddHook(hold)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	released := false
+	defer func() {
+		if !released {
+			close(hold.release) // let the held call go before failing
+		}
+	}()
+	for i := range n {
+		wg.Go(func() { reserve(i) })
+	}
+	select {
+	case <-hold.holding:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no script call within 10 s")
+	}
+	testenv.Eventually(t, 10*time.Second, "every other reservation waits behind the held batch", func() (bool, string) {
+		waiting := rsredis.Queued(f.g, discID)
+		return waiting == n-1, fmt.Sprintf("%d waiting", waiting)
+	})
+	released = true
+	close(hold.release)
+}
+
+// holdFirstScript holds the first script call that passes it until release is closed, after saying so on
+// holding; later calls pass.
+type holdFirstScript struct {
+	held             atomic.Bool
+	holding, release chan struct{}
+}
+
+func newHoldFirstScript() *holdFirstScript {
+	return &holdFirstScript{holding: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *holdFirstScript) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *holdFirstScript) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+func (h *holdFirstScript) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if (cmd.Name() == "evalsha" || cmd.Name() == "eval") && h.held.CompareAndSwap(false, true) {
+			close(h.holding)
+			<-h.release
+		}
+		return next(ctx, cmd)
+	}
 }
