@@ -21,15 +21,16 @@ import (
 // gcMinHeap is Go's minimum heap goal at GOGC=100 (runtime's defaultHeapMinimum), which Go scales by GOGC/100.
 const gcMinHeap = 4 << 20
 
-// gcPercentFor is the GOGC whose heap goal is at most floor bytes after a collection that kept live bytes, and
-// at least 100, Go's default. The goal is the larger of live × (1 + GOGC/100) and the scaled minimum heap
-// gcMinHeap × GOGC/100, so both must stay within the floor.
-func gcPercentFor(live, floor uint64) int {
+// gcPercentFor is the GOGC whose heap goal is at most floor bytes after a collection that kept live bytes of
+// heap and scanned roots bytes of goroutine stacks and globals, and at least 100, Go's default. The goal is
+// the larger of live + (live + roots) × GOGC/100 and the scaled minimum heap gcMinHeap × GOGC/100, so both
+// must stay within the floor.
+func gcPercentFor(live, roots, floor uint64) int {
 	live = max(live, 1)
-	if floor <= 2*live || floor <= 2*gcMinHeap {
+	if floor <= 2*live+roots || floor <= 2*gcMinHeap {
 		return 100
 	}
-	p := min((floor-live)*100/live, floor*100/gcMinHeap)
+	p := min((floor-live)*100/(live+roots), floor*100/gcMinHeap)
 	return int(max(p, 100))
 }
 
@@ -52,15 +53,17 @@ func keepGCFloor(floor uint64) (stop func(), ok bool) {
 		stopped bool
 		before  = debug.SetGCPercent(100) // what stop gives back
 		percent = 100
-		sample  = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		sample  = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	)
 	set := func() {
 		metrics.Read(sample)
-		live := uint64(0)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			live = sample[0].Value.Uint64()
+		var v [3]uint64
+		for i, s := range sample {
+			if s.Value.Kind() == metrics.KindUint64 {
+				v[i] = s.Value.Uint64()
+			}
 		}
-		if p := gcPercentFor(live, floor); p != percent {
+		if p := gcPercentFor(v[0], v[1]+v[2], floor); p != percent {
 			debug.SetGCPercent(p)
 			percent = p
 		}

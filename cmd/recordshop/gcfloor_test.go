@@ -10,27 +10,30 @@ import (
 func TestGCPercentFor(t *testing.T) {
 	const mb = 1 << 20
 	cases := []struct {
-		name        string
-		live, floor uint64
-		want        int
+		name               string
+		live, roots, floor uint64
+		want               int
 	}{
-		{"before the first collection", 0, 64 * mb, 1600},
-		{"Go's scaled minimum heap bounds a small live heap", 3 * mb, 64 * mb, 1600},
-		{"the live heap bounds a larger one", 10 * mb, 64 * mb, 540},
-		{"half the floor live: Go's own rule", 32 * mb, 64 * mb, 100},
-		{"more than the floor live", 300 * mb, 64 * mb, 100},
-		{"a floor within Go's minimum heap changes nothing", 1 * mb, 8 * mb, 100},
-		{"a large floor", 100 * mb, 1024 * mb, 924},
+		{"before the first collection", 0, 0, 64 * mb, 1600},
+		{"Go's scaled minimum heap bounds a small live heap", 3 * mb, 0, 64 * mb, 1600},
+		{"the live heap bounds a larger one", 10 * mb, 0, 64 * mb, 540},
+		{"stacks and globals count as the heap does", 4 * mb, 1 * mb, 64 * mb, 1200},
+		{"half the floor live: Go's own rule", 32 * mb, 0, 64 * mb, 100},
+		{"half the floor with the roots: Go's own rule", 30 * mb, 4 * mb, 64 * mb, 100},
+		{"more than the floor live", 300 * mb, 0, 64 * mb, 100},
+		{"a floor within Go's minimum heap changes nothing", 1 * mb, 0, 8 * mb, 100},
+		{"a large floor", 100 * mb, 0, 1024 * mb, 924},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := gcPercentFor(c.live, c.floor)
+			got := gcPercentFor(c.live, c.roots, c.floor)
 			if got != c.want {
-				t.Fatalf("gcPercentFor(%d MB, %d MB) = %d, want %d", c.live/mb, c.floor/mb, got, c.want)
+				t.Fatalf("gcPercentFor(%d MB, %d MB, %d MB) = %d, want %d", c.live/mb, c.roots/mb, c.floor/mb, got, c.want)
 			}
 			// Whatever it picks, the next collection comes at the floor at the latest, unless Go's default
-			// would come later.
-			if goal := max(max(c.live, 1)*uint64(100+got)/100, gcMinHeap*uint64(got)/100); got > 100 && goal > c.floor {
+			// would come later. Go's goal: live + (live + roots) × GOGC/100, at least the scaled minimum heap.
+			live := max(c.live, 1)
+			if goal := max(live+(live+c.roots)*uint64(got)/100, gcMinHeap*uint64(got)/100); got > 100 && goal > c.floor {
 				t.Fatalf("GOGC %d puts the heap goal at %d bytes, past the floor %d", got, goal, c.floor)
 			}
 		})
