@@ -41,9 +41,10 @@ var gcFloorHeld atomic.Bool
 // allocator, which batches small pointer-free objects, does not keep it alive with a neighbour).
 type gcTick struct{ _ *byte }
 
-// keepGCFloor sets GOGC after every collection from the live heap it kept, so that the next collection comes at
-// floor bytes at the earliest, until stop, which gives back the GOGC it found. It does nothing, and stop neither, when floor is 0, when GOGC is set
-// in the environment (the operator chose), or while another floor runs in the process; ok says whether it runs.
+// keepGCFloor sets GOGC after every collection from what it kept, so that the next collection comes at floor
+// bytes at the earliest, until stop, which gives back the GOGC it found. It does nothing, and stop neither, when
+// floor is 0, when GOGC is set in the environment (the operator chose), or while another floor runs in the
+// process; ok says whether it runs.
 func keepGCFloor(floor uint64) (stop func(), ok bool) {
 	if floor == 0 || os.Getenv("GOGC") != "" || !gcFloorHeld.CompareAndSwap(false, true) {
 		return func() {}, false
